@@ -1,0 +1,212 @@
+"""The simulated machine: namespace, mount table, processes, clock and trace.
+
+``Kernel`` is what users create first.  It boots with one filesystem, the tmpfs-like
+lower filesystem over ``Kernel.lower`` (a pyfakefs store), mounted at ``/``; bind mounts
+and FUSE mounts are added on top.  Every system call of every :class:`~simfs.Process`
+enters through :meth:`Kernel.run_syscall`, which advances the virtual clock, sets
+``current``, opens a ``syscall`` trace span and, on return, releases the dentries the
+call looked up (``dput``), exactly where Linux would.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from simfs.clock import VirtualClock
+from simfs.errors import UsageError
+from simfs.lowerfs import LowerStore, LowerSuperBlock
+from simfs.trace import Hooks, Trace, TracePipe
+from simfs.vfs import dcache
+from simfs.vfs.cred import Cred
+from simfs.vfs.inode import Dentry, oserror
+from simfs.vfs.mount import Mount, MountTable, Path
+
+if TYPE_CHECKING:
+    from simfs.daemon import Daemon
+    from simfs.process import Process
+
+T = TypeVar("T")
+
+LOWER_DEV = 27  # st_dev of the root filesystem (a tmpfs's anonymous dev on this kind)
+
+
+class Kernel:
+    """A fresh, deterministic simulated machine.
+
+    ``lower`` is the pyfakefs store of the root filesystem (use it for fixtures),
+    ``trace`` records every event, ``trace_pipe`` collects BPF ``printk`` lines,
+    ``clock`` is the virtual clock.
+    """
+
+    def __init__(self, *, tick_ns: int | None = None, disk_size: int = 1 << 30) -> None:
+        self.clock = VirtualClock() if tick_ns is None else VirtualClock(tick_ns=tick_ns)
+        self.hooks = Hooks()
+        self.trace = Trace()
+        self.hooks.add(self.trace)
+        self.trace_pipe = TracePipe()
+        self.lower = LowerStore(total_size=disk_size)
+        self.mounts = MountTable()
+        self._next_dev = 40  # anonymous devs for later superblocks (FUSE: 40+ as here)
+        self.lower_sb = LowerSuperBlock(self, LOWER_DEV, self.lower)
+        root_inode = self.lower_sb.iget(self.lower.root)
+        root = Dentry(name="/", parent=None, sb=self.lower_sb)
+        root.instantiate(root_inode)
+        self.lower_sb.root = root
+        self.root_mount = Mount(self.mounts.new_id(), self.lower_sb, root, None, None, "rootfs", "rootfs")
+        self.mounts.add(self.root_mount)
+        self.processes: dict[int, Process] = {}
+        self._next_pid = 100
+        self.current: Process | None = None
+        self._touched: list[Dentry] = []
+        self.fuse_mounts: dict[int, Any] = {}
+        self.bpf_progs: dict[int, Any] = {}
+
+    # --- plumbing used by the VFS ---------------------------------------------------
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root_mount, self.root_mount.root)
+
+    def new_dev(self) -> int:
+        dev = self._next_dev
+        self._next_dev += 1
+        return dev
+
+    def touch(self, dentry: Dentry) -> None:
+        """A walk referenced ``dentry``; it is released when the syscall returns."""
+        self._touched.append(dentry)
+
+    def note_released(self, dentry: Dentry) -> None:
+        """An open file let go of ``dentry``: give ``d_delete`` a chance at syscall end."""
+        self._touched.append(dentry)
+
+    def current_cred(self) -> Cred:
+        if self.current is None:
+            return Cred()
+        return self.current.cred
+
+    def run_syscall(self, proc: Process, name: str, fn: Callable[[], T], args: tuple[Any, ...]) -> T:
+        """Enter the kernel on behalf of ``proc``: tick, trace, run, release dentries."""
+        self.clock.tick()
+        prev_current, prev_touched = self.current, self._touched
+        self.current = proc
+        self._touched = []
+        try:
+            with self.hooks.span("syscall", name=name, pid=proc.pid, args=_summarize(args)) as ev:
+                result = fn()
+                ev.end = {"result": _summarize_one(result)}
+                return result
+        finally:
+            try:
+                dcache.release(self._touched, self.mounts)
+            finally:
+                self.current, self._touched = prev_current, prev_touched
+
+    # --- processes --------------------------------------------------------------------
+    def spawn(
+        self,
+        uid: int = 0,
+        gid: int | None = None,
+        groups: tuple[int, ...] | list[int] = (),
+        umask: int = 0o022,
+        cwd: str = "/",
+    ) -> Process:
+        """A new simulated process; root (uid 0) gets every capability, others none."""
+        from simfs.process import Process
+
+        if gid is None:
+            gid = uid
+        if not isinstance(uid, int) or not isinstance(gid, int) or uid < 0 or gid < 0:
+            raise UsageError("Kernel.spawn: uid and gid must be non-negative integers")
+        pid = self._next_pid
+        self._next_pid += 1
+        proc = Process(self, pid, Cred.for_ids(uid, gid, tuple(groups)), umask)
+        self.processes[pid] = proc
+        if cwd != "/":
+            proc.chdir(cwd)
+        return proc
+
+    def _admin(self) -> Process:
+        """A root process for kernel-initiated work (mount, umount)."""
+        admin = self.processes.get(1)
+        if admin is None:
+            from simfs.process import Process
+
+            admin = Process(self, 1, Cred(), 0o022)
+            self.processes[1] = admin
+        return admin
+
+    # --- mounts -----------------------------------------------------------------------
+    def resolve(self, path: str, *, follow: bool = True) -> Path:
+        """Resolve ``path`` as root would (for mount/umount and tests)."""
+        admin = self._admin()
+        return admin.resolve(path, follow=follow)
+
+    def mount_bind(self, source: str, target: str) -> Mount:
+        """``mount --bind source target``: the same tree visible at a second place."""
+        admin = self._admin()
+
+        def do() -> Mount:
+            src = admin.resolve(source, follow=True)
+            tgt = admin.resolve(target, follow=True)
+            src_dir = src.inode.is_dir
+            if src_dir != tgt.inode.is_dir:
+                # do_loopback -> graft_tree: a directory only over a directory
+                raise oserror(errno.ENOTDIR)
+            mnt = Mount(self.mounts.new_id(), src.mnt.sb, src.dentry, tgt.mnt, tgt.dentry, "bind", source)
+            mnt.target = target
+            src.dentry.pins += 1
+            self.mounts.add(mnt)
+            return mnt
+
+        return self.run_syscall(admin, "mount", do, (source, target, "bind"))
+
+    def mount_fuse(
+        self,
+        target: str,
+        daemon: Daemon | None = None,
+        *,
+        root_dir: str | None = None,
+        root_bpf: Any = None,
+        no_daemon: bool = False,
+        **options: Any,
+    ) -> Any:
+        """Mount a FUSE filesystem at ``target`` (see :func:`simfs.fuse.mount.mount_fuse`)."""
+        from simfs.fuse.mount import mount_fuse
+
+        return mount_fuse(self, target, daemon, root_dir=root_dir, root_bpf=root_bpf, no_daemon=no_daemon, **options)
+
+    def umount(self, target: str) -> None:
+        """``umount target``: EINVAL if not a mount root, EBUSY while in use."""
+        admin = self._admin()
+
+        def do() -> None:
+            path = admin.resolve(target, follow=True)
+            mnt = path.mnt
+            if path.dentry is not mnt.root or mnt.parent is None:
+                raise oserror(errno.EINVAL)
+            if mnt.busy_refs > 0 or self.mounts.children(mnt):
+                raise oserror(errno.EBUSY)
+            self.mounts.remove(mnt)
+            if mnt.kind == "bind":
+                mnt.root.pins -= 1
+            hook = getattr(mnt.data, "on_umount", None)
+            if hook is not None:
+                hook()
+
+        self.run_syscall(admin, "umount", do, (target,))
+
+
+def _summarize_one(v: Any) -> Any:
+    if isinstance(v, bytes) and len(v) > 32:
+        return v[:32] + b"..."
+    if isinstance(v, str | int | bytes | float | bool) or v is None:
+        return v
+    if isinstance(v, list) and len(v) <= 8:
+        return [_summarize_one(x) for x in v]
+    return type(v).__name__
+
+
+def _summarize(args: tuple[Any, ...]) -> list[Any]:
+    return [_summarize_one(a) for a in args]

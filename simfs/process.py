@@ -1,0 +1,1124 @@
+"""A simulated process: the ``os``-compatible system-call surface, nothing else.
+
+Every public method has the signature, return type and exceptions of the ``os``
+function of the same name (Linux-only calls that ``os`` lacks use the Linux name), so
+code written for ``os`` runs against a ``Process`` by swapping the object.  Each call
+enters the kernel through :meth:`simfs.kernel.Kernel.run_syscall`; the rules live in
+``simfs.vfs`` (``namei``, ``permission``, ``ops``), never here.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as st
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from simfs.vfs import ops
+from simfs.vfs.cred import Cred
+from simfs.vfs.file import File, FdTable
+from simfs.vfs.inode import (
+    ATTR_ATIME,
+    ATTR_ATIME_SET,
+    ATTR_CTIME,
+    ATTR_GID,
+    ATTR_MODE,
+    ATTR_MTIME,
+    ATTR_MTIME_SET,
+    ATTR_OPEN,
+    ATTR_TOUCH,
+    ATTR_UID,
+    MAY_EXEC,
+    MAY_READ,
+    MAY_WRITE,
+    Iattr,
+    Kstat,
+    dtype_of,
+    oserror,
+)
+from simfs.vfs.namei import (
+    LAST_NORM,
+    LOOKUP_CREATE,
+    LOOKUP_DIRECTORY,
+    LOOKUP_FOLLOW,
+    LOOKUP_OPEN,
+    MAXSYMLINKS,
+    Walker,
+    check_path,
+)
+from simfs.vfs.mount import Path
+from simfs.vfs.permission import (
+    S_IALLUGO,
+    S_IRWXUGO,
+    inode_permission,
+    may_linkat,
+    setattr_should_drop_sgid,
+    vfs_prepare_mode,
+)
+
+if TYPE_CHECKING:
+    from simfs.kernel import Kernel
+
+T = TypeVar("T")
+
+AT_FDCWD = -100
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+O_TMPFILE = getattr(os, "O_TMPFILE", 0o20200000)
+O_NOFOLLOW = os.O_NOFOLLOW
+O_DIRECTORY = os.O_DIRECTORY
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0o2000000)
+O_NONBLOCK = os.O_NONBLOCK
+
+RENAME_NOREPLACE = ops.RENAME_NOREPLACE
+RENAME_EXCHANGE = ops.RENAME_EXCHANGE
+RENAME_WHITEOUT = ops.RENAME_WHITEOUT
+
+_UTIME_NOW = object()
+
+
+@dataclass(frozen=True)
+class Dirent:
+    """One ``getdents64`` record: ``d_ino``, ``d_off``, ``d_type``, ``name``."""
+
+    name: str
+    d_ino: int
+    d_type: int
+    d_off: int
+
+
+class SimDirEntry:
+    """What :meth:`Process.scandir` yields; mirrors ``os.DirEntry``."""
+
+    def __init__(self, proc: Process, dirpath: str, name: str, ino: int, dtype: int, as_bytes: bool) -> None:
+        self._proc = proc
+        self._name = name
+        self._dtype = dtype
+        self._ino = ino
+        self._as_bytes = as_bytes
+        self._dirpath = dirpath
+
+    @property
+    def name(self) -> Any:
+        return os.fsencode(self._name) if self._as_bytes else self._name
+
+    @property
+    def path(self) -> Any:
+        p = os.path.join(self._dirpath, self._name)
+        return os.fsencode(p) if self._as_bytes else p
+
+    def inode(self) -> int:
+        return self._ino
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        if self._dtype == 10 and follow_symlinks:
+            try:
+                return st.S_ISDIR(self.stat().st_mode)
+            except OSError:
+                return False
+        return self._dtype == 4
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        if self._dtype == 10 and follow_symlinks:
+            try:
+                return st.S_ISREG(self.stat().st_mode)
+            except OSError:
+                return False
+        return self._dtype == 8
+
+    def is_symlink(self) -> bool:
+        return self._dtype == 10
+
+    def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+        return self._proc.stat(os.path.join(self._dirpath, self._name), follow_symlinks=follow_symlinks)
+
+    def __fspath__(self) -> Any:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<SimDirEntry {self._name!r}>"
+
+
+class _ScandirIterator:
+    def __init__(self, entries: list[SimDirEntry]) -> None:
+        self._it = iter(entries)
+
+    def __iter__(self) -> Iterator[SimDirEntry]:
+        return self._it
+
+    def __next__(self) -> SimDirEntry:
+        return next(self._it)
+
+    def __enter__(self) -> _ScandirIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _fspath(path: Any, fn: str, allow_fd: bool = False) -> tuple[str, bool]:
+    """``os``'s argument conversion: str/bytes/PathLike; embedded NUL -> ValueError."""
+    if allow_fd and isinstance(path, int) and not isinstance(path, bool):
+        raise AssertionError("fd handled by caller")
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        kinds = "string, bytes, os.PathLike or integer" if allow_fd else "string, bytes or os.PathLike"
+        raise TypeError(f"{fn}: path should be {kinds}, not {type(path).__name__}") from None
+    if isinstance(p, bytes):
+        if b"\0" in p:
+            raise ValueError(f"{fn}: embedded null character in path")
+        return os.fsdecode(p), True
+    if "\0" in p:
+        raise ValueError(f"{fn}: embedded null character in path")
+    return p, False
+
+
+def kstat_to_result(ks: Kstat) -> os.stat_result:
+    """Build the ``os.stat_result`` the real ``os.stat`` would return."""
+    return os.stat_result(
+        (
+            ks.mode,
+            ks.ino,
+            ks.dev,
+            ks.nlink,
+            ks.uid,
+            ks.gid,
+            ks.size,
+            ks.atime_ns // 10**9,
+            ks.mtime_ns // 10**9,
+            ks.ctime_ns // 10**9,
+            ks.atime_ns / 1e9,
+            ks.mtime_ns / 1e9,
+            ks.ctime_ns / 1e9,
+            ks.atime_ns,
+            ks.mtime_ns,
+            ks.ctime_ns,
+            ks.blksize,
+            ks.blocks,
+            ks.rdev,
+        )
+    )
+
+
+class Process:
+    """A simulated task with credentials, umask, cwd, root and a descriptor table."""
+
+    def __init__(self, kernel: Kernel, pid: int, cred: Cred, umask: int) -> None:
+        self.kernel = kernel
+        self.pid = pid
+        self.cred = cred
+        self._umask = umask & 0o777
+        self.fdtable = FdTable()
+        root = kernel.root_path
+        self.root: Path = root
+        self.cwd: Path = root
+        root.dentry.pins += 2
+        self.alive = True
+
+    def __repr__(self) -> str:
+        return f"<Process pid={self.pid} uid={self.cred.uid} gid={self.cred.gid}>"
+
+    # --- plumbing ------------------------------------------------------------------------
+    @property
+    def uid(self) -> int:
+        return self.cred.uid
+
+    @property
+    def gid(self) -> int:
+        return self.cred.gid
+
+    def _sys(self, name: str, fn: Callable[[], T], *args: Any) -> T:
+        return self.kernel.run_syscall(self, name, fn, args)
+
+    def _walker(self, dir_fd: int | None = None) -> Walker:
+        start = None
+        if dir_fd is not None and dir_fd != AT_FDCWD:
+            f = self.fdtable.get(dir_fd)
+            start = f.path
+            if not f.inode.is_dir:
+                start_inode_is_dir = False
+            else:
+                start_inode_is_dir = True
+            if not start_inode_is_dir:
+                w = Walker(self.kernel, self, start)
+                w.start_not_dir = True  # type: ignore[attr-defined]
+                return w
+        return Walker(self.kernel, self, start)
+
+    def _check_dirfd(self, w: Walker, path: str) -> None:
+        if getattr(w, "start_not_dir", False) and not path.startswith("/"):
+            raise oserror(errno.ENOTDIR)
+
+    def resolve(self, path: str, *, follow: bool = True, dir_fd: int | None = None) -> Path:
+        """Resolve ``path`` to a ``(mount, dentry)`` (no syscall span; kernel helper)."""
+        w = self._walker(dir_fd)
+        self._check_dirfd(w, path)
+        return w.walk(path, LOOKUP_FOLLOW if follow else 0)
+
+    def _lookup(self, path: str, follow: bool = True, dir_fd: int | None = None, flags: int = 0) -> Path:
+        w = self._walker(dir_fd)
+        check_path(path)
+        self._check_dirfd(w, path)
+        return w.walk(path, (LOOKUP_FOLLOW if follow else 0) | flags)
+
+    def _file(self, fd: int) -> File:
+        return self.fdtable.get(fd)
+
+    def _path_or_fd(self, path: Any, fn: str, follow: bool, dir_fd: int | None = None) -> Path:
+        if isinstance(path, int) and not isinstance(path, bool):
+            return self._file(path).path
+        p, _ = _fspath(path, fn, allow_fd=False)
+        return self._lookup(p, follow, dir_fd)
+
+    # --- files ---------------------------------------------------------------------------
+    def open(self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        """``os.open``."""
+        p, _ = _fspath(path, "open")
+
+        def do() -> int:
+            file = self._do_open(p, flags, mode, dir_fd)
+            try:
+                return self.fdtable.alloc(file, bool(flags & O_CLOEXEC))
+            except OSError:
+                file.refs = 1
+                ops.fput(self.kernel, file)
+                raise
+
+        return self._sys("open", do, p, flags, mode)
+
+    def _do_open(self, path: str, flags: int, mode: int, dir_fd: int | None) -> File:
+        """``path_openat``: walk, ``open_last_lookups``, ``do_open``."""
+        k = self.kernel
+        check_path(path)
+        if flags & O_PATH:
+            flags &= O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC
+        if (flags & O_TMPFILE) == O_TMPFILE:
+            raise oserror(errno.EOPNOTSUPP)  # O_TMPFILE is not modelled
+        if flags & os.O_CREAT and flags & O_DIRECTORY:
+            raise oserror(errno.EINVAL)  # build_open_flags (6.4+): O_CREAT|O_DIRECTORY
+        w = self._walker(dir_fd)
+        self._check_dirfd(w, path)
+        start = w._start(path)
+        dirp, last, type_, trailing = w._link_path_walk(start, path, 0)
+        created = False
+        file: File | None = None
+        depth = 0
+        while True:
+            if not flags & os.O_CREAT:
+                lflags = 0 if flags & O_NOFOLLOW else LOOKUP_FOLLOW
+                if flags & O_DIRECTORY:
+                    lflags |= LOOKUP_DIRECTORY
+                res = w._lookup_last(dirp, last, type_, trailing, lflags, depth)
+                break
+            # open_last_lookups with O_CREAT: the last component must be a plain name
+            if type_ != LAST_NORM or trailing:
+                raise oserror(errno.EISDIR)
+            dentry = w.lookup_one(dirp, last, LOOKUP_OPEN | LOOKUP_CREATE)
+            if dentry.inode is not None:
+                if flags & os.O_EXCL:
+                    raise oserror(errno.EEXIST)
+                res = w.follow_mount(Path(dirp.mnt, dentry))
+                if st.S_ISLNK(res.inode.mode) and not flags & O_NOFOLLOW:
+                    if w.total_link_count >= MAXSYMLINKS:
+                        raise oserror(errno.ELOOP)
+                    w.total_link_count += 1
+                    target = w.get_link(res)
+                    if target == "":
+                        raise oserror(errno.ENOENT)
+                    base = self.root if target.startswith("/") else dirp
+                    depth += 1
+                    dirp, last, type_, trailing = w._link_path_walk(base, target, depth)
+                    continue
+                break
+            # may_o_create, then create (atomically with the open where the fs can)
+            dir_inode = dirp.inode
+            inode_permission(dir_inode, MAY_WRITE | MAY_EXEC, self.cred)
+            cmode = vfs_prepare_mode(dir_inode, mode, S_IALLUGO, st.S_IFREG, self._umask, self.cred)
+            res = Path(dirp.mnt, dentry)
+            pending = File(path=res, inode=dir_inode, flags=flags, fmode=ops.open_fmode(flags))
+            atomic = dir_inode.atomic_open(dentry, pending, flags, cmode, self.cred)
+            if atomic is None:
+                ops.vfs_create(dir_inode, dentry, cmode, self.cred, bool(flags & os.O_EXCL))
+            else:
+                # the driver created *and* opened the file (FUSE's CREATE)
+                if dentry.inode is None:
+                    dentry.instantiate(atomic)
+                pending.inode = atomic
+                file = pending
+            created = True
+            break
+        inode = res.inode
+        if flags & os.O_CREAT and not created and st.S_ISDIR(inode.mode):
+            raise oserror(errno.EISDIR)
+        if flags & O_DIRECTORY and not st.S_ISDIR(inode.mode):
+            raise oserror(errno.ENOTDIR)
+        if flags & O_PATH:
+            return ops.open_path_file(res, flags)
+        accmode = ops.acc_mode(flags)
+        if created:
+            accmode = 0
+            flags &= ~os.O_TRUNC
+        else:
+            ops.may_open(res, accmode, flags, self.cred)
+        if st.S_ISFIFO(inode.mode):
+            flags &= ~os.O_TRUNC
+            acc = flags & os.O_ACCMODE
+            if acc == os.O_WRONLY and flags & O_NONBLOCK:
+                raise oserror(errno.ENXIO)  # fifo_open: no reader
+            if acc != os.O_RDWR and not flags & O_NONBLOCK:
+                from simfs.errors import UsageError
+
+                raise UsageError(
+                    "open of a FIFO without O_NONBLOCK would wait forever for the other end; "
+                    "open it O_RDWR or with O_NONBLOCK in a simulation"
+                )
+        if st.S_ISCHR(inode.mode) or st.S_ISBLK(inode.mode):
+            raise oserror(errno.ENXIO)  # no device drivers are simulated
+        if file is None:
+            file = ops.vfs_open(k, res, flags, self.cred)
+        else:
+            ops.finish_open(k, file)
+        if flags & os.O_TRUNC and st.S_ISREG(inode.mode):
+            try:
+                ops.do_truncate(k, res.dentry, 0, ATTR_MTIME | ATTR_CTIME | ATTR_OPEN, file, self.cred)
+            except OSError:
+                file.refs = 1
+                ops.fput(k, file)
+                raise
+        return file
+
+    def close(self, fd: int) -> None:
+        """``os.close``."""
+
+        def do() -> None:
+            file = self.fdtable.remove(fd)
+            try:
+                ops.filp_close(self.kernel, file)
+            finally:
+                ops.fput(self.kernel, file)
+
+        self._sys("close", do, fd)
+
+    def dup(self, fd: int) -> int:
+        """``os.dup``."""
+
+        def do() -> int:
+            file = self._file(fd)
+            return self.fdtable.alloc(file)
+
+        return self._sys("dup", do, fd)
+
+    def dup2(self, fd: int, fd2: int, inheritable: bool = True) -> int:
+        """``os.dup2``."""
+
+        def do() -> int:
+            file = self._file(fd)
+            if fd2 < 0:
+                raise oserror(errno.EBADF)
+            if fd == fd2:
+                return fd2
+            old = self.fdtable.install(fd2, file)
+            if old is not None:
+                ops.filp_close(self.kernel, old)
+                ops.fput(self.kernel, old)
+            return fd2
+
+        return self._sys("dup2", do, fd, fd2)
+
+    def read(self, fd: int, n: int) -> bytes:
+        """``os.read``."""
+        return self._sys("read", lambda: ops.vfs_read(self.kernel, self._file(fd), n, None), fd, n)
+
+    def pread(self, fd: int, n: int, offset: int) -> bytes:
+        """``os.pread``."""
+
+        def do() -> bytes:
+            f = self._file(fd)
+            if not st.S_ISREG(f.inode.mode) and not st.S_ISDIR(f.inode.mode) and f.readable:
+                raise oserror(errno.ESPIPE)
+            return ops.vfs_read(self.kernel, f, n, offset)
+
+        return self._sys("pread", do, fd, n, offset)
+
+    def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
+        """``os.write``."""
+        b = bytes(data)
+        return self._sys("write", lambda: ops.vfs_write(self.kernel, self._file(fd), b, None), fd, b)
+
+    def pwrite(self, fd: int, data: bytes | bytearray | memoryview, offset: int) -> int:
+        """``os.pwrite``."""
+        b = bytes(data)
+        return self._sys("pwrite", lambda: ops.vfs_write(self.kernel, self._file(fd), b, offset), fd, b, offset)
+
+    def lseek(self, fd: int, position: int, whence: int) -> int:
+        """``os.lseek``."""
+        return self._sys("lseek", lambda: ops.vfs_llseek(self.kernel, self._file(fd), position, whence), fd, position, whence)
+
+    def fsync(self, fd: Any) -> None:
+        """``os.fsync``."""
+        fdn = fd if isinstance(fd, int) else fd.fileno()
+        self._sys("fsync", lambda: ops.vfs_fsync(self.kernel, self._file(fdn), False), fdn)
+
+    def fdatasync(self, fd: Any) -> None:
+        """``os.fdatasync``."""
+        fdn = fd if isinstance(fd, int) else fd.fileno()
+        self._sys("fdatasync", lambda: ops.vfs_fsync(self.kernel, self._file(fdn), True), fdn)
+
+    def ftruncate(self, fd: int, length: int) -> None:
+        """``os.ftruncate``: EINVAL unless open for writing on a regular file."""
+
+        def do() -> None:
+            f = self._file(fd)
+            if f.is_path:
+                raise oserror(errno.EBADF)
+            if length < 0:
+                raise oserror(errno.EINVAL)
+            if not st.S_ISREG(f.inode.mode) or not f.writable:
+                raise oserror(errno.EINVAL)
+            if f.flags & os.O_APPEND:
+                raise oserror(errno.EPERM)  # do_sys_ftruncate: IS_APPEND only; O_APPEND is fine
+            ops.do_truncate(self.kernel, f.path.dentry, length, ATTR_MTIME | ATTR_CTIME, f, self.cred)
+
+        self._sys("ftruncate", do, fd, length)
+
+    def truncate(self, path: Any, length: int) -> None:
+        """``os.truncate`` (a path, or an fd like ``os.truncate`` accepts)."""
+        if isinstance(path, int) and not isinstance(path, bool):
+            return self.ftruncate(path, length)
+        p, _ = _fspath(path, "truncate")
+
+        def do() -> None:
+            res = self._lookup(p, True)
+            inode = res.inode
+            if st.S_ISDIR(inode.mode):
+                raise oserror(errno.EISDIR)
+            if not st.S_ISREG(inode.mode):
+                raise oserror(errno.EINVAL)
+            inode_permission(inode, MAY_WRITE, self.cred)
+            ops.do_truncate(self.kernel, res.dentry, length, 0, None, self.cred)
+
+        self._sys("truncate", do, p, length)
+        return None
+
+    def posix_fallocate(self, fd: int, offset: int, length: int) -> None:
+        """``os.posix_fallocate`` (glibc: ``fallocate(fd, 0, ...)``)."""
+        self.fallocate(fd, 0, offset, length)
+
+    def fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:
+        """``fallocate(2)``."""
+        self._sys("fallocate", lambda: ops.vfs_fallocate(self.kernel, self._file(fd), mode, offset, length), fd, mode, offset, length)
+
+    def copy_file_range(
+        self, src: int, dst: int, count: int, offset_src: int | None = None, offset_dst: int | None = None
+    ) -> int:
+        """``os.copy_file_range``."""
+
+        def do() -> int:
+            fin, fout = self._file(src), self._file(dst)
+            oi = fin.pos if offset_src is None else offset_src
+            oo = fout.pos if offset_dst is None else offset_dst
+            n = ops.vfs_copy_file_range(self.kernel, fin, oi, fout, oo, count, 0)
+            if offset_src is None:
+                fin.pos += n
+            if offset_dst is None:
+                fout.pos += n
+            return n
+
+        return self._sys("copy_file_range", do, src, dst, count, offset_src, offset_dst)
+
+    def flock(self, fd: int, operation: int) -> None:
+        """``flock(2)``: BSD locks on the open file description."""
+
+        def do() -> None:
+            f = self._file(fd)
+            if f.is_path:
+                raise oserror(errno.EBADF)
+            f.inode.flock(f, operation)
+
+        self._sys("flock", do, fd, operation)
+
+    def getdents(self, fd: int) -> list[Dirent]:
+        """``getdents64(2)``: every remaining entry, ``.`` and ``..`` included."""
+
+        def do() -> list[Dirent]:
+            f = self._file(fd)
+            ents = ops.iterate_dir(self.kernel, f, self.cred)
+            return [Dirent(e.name, e.ino, e.dtype, e.off) for e in ents]
+
+        return self._sys("getdents", do, fd)
+
+    # --- metadata --------------------------------------------------------------------------
+    def stat(self, path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> os.stat_result:
+        """``os.stat``."""
+        if isinstance(path, int) and not isinstance(path, bool):
+            return self.fstat(path)
+        p, _ = _fspath(path, "stat", allow_fd=False)
+
+        def do() -> os.stat_result:
+            res = self._lookup(p, follow_symlinks, dir_fd)
+            return kstat_to_result(ops.vfs_getattr(res, self.cred))
+
+        return self._sys("stat", do, p)
+
+    def lstat(self, path: Any, *, dir_fd: int | None = None) -> os.stat_result:
+        """``os.lstat``."""
+        return self.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+
+    def fstat(self, fd: int) -> os.stat_result:
+        """``os.fstat`` (works on O_PATH descriptors, as on Linux)."""
+
+        def do() -> os.stat_result:
+            f = self._file(fd)
+            return kstat_to_result(ops.vfs_getattr(f.path, self.cred))
+
+        return self._sys("fstat", do, fd)
+
+    def access(
+        self, path: Any, mode: int, *, dir_fd: int | None = None, effective_ids: bool = False, follow_symlinks: bool = True
+    ) -> bool:
+        """``os.access``: True/False like ``os``; errors other than EACCES-like -> False too."""
+        p, _ = _fspath(path, "access")
+
+        def do() -> bool:
+            if mode & ~(os.F_OK | os.R_OK | os.W_OK | os.X_OK):
+                raise oserror(errno.EINVAL)
+            res = self._lookup(p, follow_symlinks, dir_fd)
+            if mode == os.F_OK:
+                return True
+            inode = res.inode
+            # do_faccessat: the real ids; root keeps DAC override (no_root_raise off)
+            mask = 0
+            if mode & os.R_OK:
+                mask |= MAY_READ
+            if mode & os.W_OK:
+                mask |= MAY_WRITE
+            if mode & os.X_OK:
+                mask |= MAY_EXEC
+            from simfs.vfs.inode import MAY_ACCESS
+
+            inode_permission(inode, mask | MAY_ACCESS, self.cred)
+            return True
+
+        try:
+            return self._sys("access", do, p, mode)
+        except OSError:
+            return False
+
+    def chmod(self, path: Any, mode: int, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> None:
+        """``os.chmod``."""
+
+        def do() -> None:
+            res = self._path_or_fd(path, "chmod", follow_symlinks, dir_fd)
+            inode = res.inode
+            if st.S_ISLNK(inode.mode):
+                raise oserror(errno.EOPNOTSUPP)  # fchmodat2 AT_SYMLINK_NOFOLLOW on a link
+            attr = Iattr(valid=ATTR_MODE | ATTR_CTIME, mode=(mode & S_IALLUGO) | (inode.mode & ~S_IALLUGO))
+            ops.notify_change(self.kernel, res.dentry, attr, self.cred)
+
+        self._sys("chmod", do, path, mode)
+
+    def fchmod(self, fd: int, mode: int) -> None:
+        """``os.fchmod``."""
+        self.chmod(fd, mode)
+
+    def chown(self, path: Any, uid: int, gid: int, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> None:
+        """``os.chown``: -1 leaves an id unchanged."""
+
+        def do() -> None:
+            res = self._path_or_fd(path, "chown", follow_symlinks, dir_fd)
+            inode = res.inode
+            # chown_common
+            attr = Iattr(valid=ATTR_CTIME)
+            if uid != -1:
+                attr.valid |= ATTR_UID
+                attr.uid = uid
+            if gid != -1:
+                attr.valid |= ATTR_GID
+                attr.gid = gid
+            from simfs.vfs.inode import ATTR_KILL_PRIV, ATTR_KILL_SUID
+
+            if not st.S_ISDIR(inode.mode):
+                attr.valid |= ATTR_KILL_SUID | ATTR_KILL_PRIV | setattr_should_drop_sgid(inode, self.cred)
+            ops.notify_change(self.kernel, res.dentry, attr, self.cred)
+
+        self._sys("chown", do, path, uid, gid)
+
+    def lchown(self, path: Any, uid: int, gid: int) -> None:
+        """``os.lchown``."""
+        self.chown(path, uid, gid, follow_symlinks=False)
+
+    def fchown(self, fd: int, uid: int, gid: int) -> None:
+        """``os.fchown``."""
+        self.chown(fd, uid, gid)
+
+    def utime(
+        self,
+        path: Any,
+        times: tuple[float, float] | None = None,
+        *,
+        ns: tuple[int, int] | None = None,
+        dir_fd: int | None = None,
+        follow_symlinks: bool = True,
+    ) -> None:
+        """``os.utime``: ``times`` in seconds or ``ns`` in nanoseconds; neither means now."""
+        if times is not None and ns is not None:
+            raise ValueError("utime: you may specify either 'times' or 'ns' but not both")
+        if times is not None and (not isinstance(times, tuple) or len(times) != 2):
+            raise TypeError("utime: 'times' must be either a tuple of two ints or None")
+        if ns is not None and (not isinstance(ns, tuple) or len(ns) != 2):
+            raise TypeError("utime: 'ns' must be a tuple of two ints")
+
+        def do() -> None:
+            res = self._path_or_fd(path, "utime", follow_symlinks, dir_fd)
+            attr = Iattr(valid=ATTR_CTIME | ATTR_ATIME | ATTR_MTIME)
+            if times is None and ns is None:
+                attr.valid |= ATTR_TOUCH
+            else:
+                if ns is not None:
+                    a, m = int(ns[0]), int(ns[1])
+                else:
+                    assert times is not None
+                    a, m = int(times[0] * 10**9), int(times[1] * 10**9)
+                attr.atime_ns, attr.mtime_ns = a, m
+                attr.valid |= ATTR_ATIME_SET | ATTR_MTIME_SET
+            ops.notify_change(self.kernel, res.dentry, attr, self.cred)
+
+        self._sys("utime", do, path)
+
+    # --- namespace ---------------------------------------------------------------------------
+    def _parent(self, path: str, dir_fd: int | None) -> tuple[Walker, Path, str, int, bool]:
+        w = self._walker(dir_fd)
+        check_path(path)
+        self._check_dirfd(w, path)
+        par = w.parent_of(path)
+        return w, par.path, par.last, par.type, par.trailing_slash
+
+    def _create_target(self, path: str, dir_fd: int | None, want_dir: bool) -> tuple[Path, Any]:
+        """``filename_create``: the parent and a negative dentry for the new name."""
+        w, parent, last, type_, trailing = self._parent(path, dir_fd)
+        if type_ != LAST_NORM:
+            raise oserror(errno.EEXIST)
+        dentry = w.lookup_one(parent, last, LOOKUP_CREATE)
+        if dentry.inode is not None:
+            raise oserror(errno.EEXIST)
+        if trailing and not want_dir:
+            raise oserror(errno.ENOENT)
+        return parent, dentry
+
+    def mkdir(self, path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        """``os.mkdir``."""
+        p, _ = _fspath(path, "mkdir")
+
+        def do() -> None:
+            parent, dentry = self._create_target(p, dir_fd, True)
+            dmode = vfs_prepare_mode(parent.inode, mode, S_IRWXUGO | st.S_ISVTX, 0, self._umask, self.cred)
+            ops.vfs_mkdir(parent.inode, dentry, dmode, self.cred)
+
+        self._sys("mkdir", do, p, mode)
+
+    def mknod(self, path: Any, mode: int = 0o600, device: int = 0, *, dir_fd: int | None = None) -> None:
+        """``os.mknod``."""
+        p, _ = _fspath(path, "mknod")
+
+        def do() -> None:
+            ftype = st.S_IFMT(mode)
+            # may_mknod
+            if ftype == st.S_IFDIR:
+                raise oserror(errno.EPERM)
+            if ftype not in (0, st.S_IFREG, st.S_IFCHR, st.S_IFBLK, st.S_IFIFO, st.S_IFSOCK):
+                raise oserror(errno.EINVAL)
+            parent, dentry = self._create_target(p, dir_fd, False)
+            m = vfs_prepare_mode(parent.inode, mode, S_IALLUGO, ftype or st.S_IFREG, self._umask, self.cred)
+            if (ftype or st.S_IFREG) == st.S_IFREG:
+                ops.vfs_create(parent.inode, dentry, m, self.cred, False)
+            else:
+                ops.vfs_mknod(parent.inode, dentry, m, device, self.cred)
+
+        self._sys("mknod", do, p, mode, device)
+
+    def mkfifo(self, path: Any, mode: int = 0o666, *, dir_fd: int | None = None) -> None:
+        """``os.mkfifo``."""
+        self.mknod(path, (mode & 0o7777) | st.S_IFIFO, 0, dir_fd=dir_fd)
+
+    def symlink(self, src: Any, dst: Any, target_is_directory: bool = False, *, dir_fd: int | None = None) -> None:
+        """``os.symlink(src, dst)``: create ``dst`` pointing at ``src``."""
+        s, _ = _fspath(src, "symlink")
+        d, _ = _fspath(dst, "symlink")
+
+        def do() -> None:
+            if s == "":
+                raise oserror(errno.ENOENT)  # getname of the target
+            if len(s.encode("utf-8", "surrogateescape")) >= 4096:
+                raise oserror(errno.ENAMETOOLONG)
+            parent, dentry = self._create_target(d, dir_fd, False)
+            ops.vfs_symlink(parent.inode, dentry, s, self.cred)
+
+        self._sys("symlink", do, s, d)
+
+    def readlink(self, path: Any, *, dir_fd: int | None = None) -> Any:
+        """``os.readlink``."""
+        p, as_bytes = _fspath(path, "readlink")
+
+        def do() -> str:
+            res = self._lookup(p, False, dir_fd)
+            inode = res.inode
+            if not st.S_ISLNK(inode.mode):
+                raise oserror(errno.EINVAL)
+            from simfs.vfs.ops import touch_atime
+
+            target = inode.get_link(res.dentry, self.cred)
+            touch_atime(self.kernel, res)
+            return target
+
+        t = self._sys("readlink", do, p)
+        return os.fsencode(t) if as_bytes else t
+
+    def link(
+        self, src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None, follow_symlinks: bool = True
+    ) -> None:
+        """``os.link`` (``linkat`` without AT_SYMLINK_FOLLOW unless asked: Linux default)."""
+        s, _ = _fspath(src, "link")
+        d, _ = _fspath(dst, "link")
+
+        def do() -> None:
+            # do_linkat: old path first (no trailing-slash follow for the source)
+            old = self._lookup(s, False, src_dir_fd)
+            w, parent, last, type_, trailing = self._parent(d, dst_dir_fd)
+            if type_ != LAST_NORM:
+                raise oserror(errno.EEXIST)
+            if old.mnt is not parent.mnt:
+                raise oserror(errno.EXDEV)
+            dentry = w.lookup_one(parent, last, LOOKUP_CREATE)
+            if dentry.inode is not None:
+                raise oserror(errno.EEXIST)
+            if trailing:
+                raise oserror(errno.ENOENT)
+            may_linkat(old.inode, self.cred)
+            ops.vfs_link(old.dentry, parent.inode, dentry, self.cred)
+
+        self._sys("link", do, s, d)
+
+    def unlink(self, path: Any, *, dir_fd: int | None = None) -> None:
+        """``os.unlink``."""
+        p, _ = _fspath(path, "unlink")
+
+        def do() -> None:
+            w, parent, last, type_, trailing = self._parent(p, dir_fd)
+            if type_ != LAST_NORM:
+                raise oserror(errno.EISDIR)  # do_unlinkat: '.' or '..'
+            dentry = w.lookup_one(parent, last, 0)
+            if trailing:
+                # do_unlinkat: trailing slash on a non-directory -> ENOTDIR / EISDIR
+                if dentry.inode is None:
+                    raise oserror(errno.ENOENT)
+                raise oserror(errno.EISDIR if st.S_ISDIR(dentry.inode.mode) else errno.ENOTDIR)
+            ops.vfs_unlink(parent.inode, dentry, self.cred, self.kernel.mounts)
+
+        self._sys("unlink", do, p)
+
+    def remove(self, path: Any, *, dir_fd: int | None = None) -> None:
+        """``os.remove`` (same as ``unlink``)."""
+        self.unlink(path, dir_fd=dir_fd)
+
+    def rmdir(self, path: Any, *, dir_fd: int | None = None) -> None:
+        """``os.rmdir``."""
+        p, _ = _fspath(path, "rmdir")
+
+        def do() -> None:
+            w, parent, last, type_, trailing = self._parent(p, dir_fd)
+            if type_ == 3:
+                raise oserror(errno.ENOTEMPTY)  # do_rmdir: LAST_DOTDOT
+            if type_ == 2:
+                raise oserror(errno.EINVAL)  # LAST_DOT
+            if type_ != LAST_NORM:
+                raise oserror(errno.EBUSY)  # LAST_ROOT
+            dentry = w.lookup_one(parent, last, 0)
+            ops.vfs_rmdir(parent.inode, dentry, self.cred, self.kernel.mounts)
+
+        self._sys("rmdir", do, p)
+
+    def rename(
+        self, src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None
+    ) -> None:
+        """``os.rename``."""
+        self._rename(src, dst, 0, src_dir_fd, dst_dir_fd, "rename")
+
+    def replace(
+        self, src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None
+    ) -> None:
+        """``os.replace`` (same as ``rename`` on Linux)."""
+        self._rename(src, dst, 0, src_dir_fd, dst_dir_fd, "replace")
+
+    def renameat2(self, src: Any, dst: Any, flags: int = 0) -> None:
+        """``renameat2(2)`` with RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT."""
+        self._rename(src, dst, flags, None, None, "renameat2")
+
+    def _rename(self, src: Any, dst: Any, flags: int, sfd: int | None, dfd: int | None, name: str) -> None:
+        s, _ = _fspath(src, name)
+        d, _ = _fspath(dst, name)
+
+        def do() -> None:
+            # do_renameat2, in Linux's order
+            if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT):
+                raise oserror(errno.EINVAL)
+            if flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) and flags & RENAME_EXCHANGE:
+                raise oserror(errno.EINVAL)
+            if flags & RENAME_WHITEOUT:
+                from simfs.vfs.cred import CAP_MKNOD
+
+                if not self.cred.capable(CAP_MKNOD):
+                    raise oserror(errno.EPERM)
+            w1, opar, olast, otype, otrail = self._parent(s, sfd)
+            w2, npar, nlast, ntype, ntrail = self._parent(d, dfd)
+            if opar.mnt is not npar.mnt:
+                raise oserror(errno.EXDEV)
+            if otype != LAST_NORM:
+                raise oserror(errno.EBUSY)
+            if ntype != LAST_NORM:
+                raise oserror(errno.EEXIST if flags & RENAME_NOREPLACE else errno.EBUSY)
+            trap = _lock_rename_trap(npar.dentry, opar.dentry)
+            old = w1.lookup_one(opar, olast, 0)
+            if old.inode is None:
+                raise oserror(errno.ENOENT)
+            new = w2.lookup_one(npar, nlast, 0)
+            if flags & RENAME_NOREPLACE and new.inode is not None:
+                raise oserror(errno.EEXIST)
+            if flags & RENAME_EXCHANGE:
+                if new.inode is None:
+                    raise oserror(errno.ENOENT)
+                if not st.S_ISDIR(new.inode.mode) and ntrail:
+                    raise oserror(errno.ENOTDIR)
+            if not st.S_ISDIR(old.inode.mode):
+                if otrail:
+                    raise oserror(errno.ENOTDIR)
+                if not flags & RENAME_EXCHANGE and ntrail:
+                    raise oserror(errno.ENOTDIR)
+            if old is trap:
+                raise oserror(errno.EINVAL)  # source is an ancestor of the target
+            if not flags & RENAME_EXCHANGE and new is trap:
+                raise oserror(errno.ENOTEMPTY)  # target is an ancestor of the source
+            if flags & RENAME_EXCHANGE and new is trap:
+                raise oserror(errno.EINVAL)
+            ops.vfs_rename(opar.inode, old, npar.inode, new, flags, self.cred, self.kernel.mounts)
+
+        self._sys(name, do, s, d, flags)
+
+    # --- directories -------------------------------------------------------------------------
+    def chdir(self, path: Any) -> None:
+        """``os.chdir``: search permission on the target (``path_permission(MAY_EXEC|MAY_CHDIR)``)."""
+
+        def do() -> None:
+            from simfs.vfs.inode import MAY_CHDIR
+
+            if isinstance(path, int) and not isinstance(path, bool):
+                res = self._file(path).path
+            else:
+                p, _ = _fspath(path, "chdir")
+                res = self._lookup(p, True, None, LOOKUP_DIRECTORY)
+            if not st.S_ISDIR(res.inode.mode):
+                raise oserror(errno.ENOTDIR)
+            inode_permission(res.inode, MAY_EXEC | MAY_CHDIR, self.cred)
+            self._set_cwd(res)
+
+        self._sys("chdir", do, path)
+
+    def fchdir(self, fd: int) -> None:
+        """``os.fchdir``."""
+        self.chdir(fd)
+
+    def _set_cwd(self, res: Path) -> None:
+        old = self.cwd
+        res.dentry.pins += 1
+        res.mnt.busy_refs += 1
+        self.cwd = res
+        old.dentry.pins -= 1
+        old.mnt.busy_refs -= 1
+        self.kernel.note_released(old.dentry)
+
+    def getcwd(self) -> str:
+        """``os.getcwd``: ENOENT once the directory was removed."""
+
+        def do() -> str:
+            return self._d_path(self.cwd, deleted_errno=errno.ENOENT)
+
+        return self._sys("getcwd", do)
+
+    def _d_path(self, path: Path, deleted_errno: int | None = None) -> str:
+        """``d_path``/``prepend_path`` up to the task's root."""
+        parts: list[str] = []
+        mnt, d = path.mnt, path.dentry
+        if deleted_errno is not None and (d.unhashed or (d.inode is not None and d.inode.nlink == 0)):
+            raise oserror(deleted_errno)
+        while True:
+            if mnt is self.root.mnt and d is self.root.dentry:
+                break
+            if d is mnt.root:
+                if mnt.parent is None or mnt.mountpoint is None:
+                    break
+                d, mnt = mnt.mountpoint, mnt.parent
+                continue
+            parts.append(d.name)
+            d = d.d_parent
+        return "/" + "/".join(reversed(parts))
+
+    def listdir(self, path: Any = ".") -> list[Any]:
+        """``os.listdir``: names without ``.`` and ``..``, in the filesystem's order."""
+        if isinstance(path, int) and not isinstance(path, bool):
+            as_bytes = False
+        else:
+            _, as_bytes = _fspath(path, "listdir")
+        names = [e.name for e in self._read_dir(path, "listdir") if e.name not in (".", "..")]
+        return [os.fsencode(n) for n in names] if as_bytes else names
+
+    def scandir(self, path: Any = ".") -> _ScandirIterator:
+        """``os.scandir``."""
+        as_bytes = False
+        if isinstance(path, int) and not isinstance(path, bool):
+            dirpath = "."
+        else:
+            dirpath, as_bytes = _fspath(path, "scandir")
+        ents = self._read_dir(path, "scandir")
+        return _ScandirIterator(
+            [SimDirEntry(self, dirpath, e.name, e.ino, e.dtype, as_bytes) for e in ents if e.name not in (".", "..")]
+        )
+
+    def _read_dir(self, path: Any, fn: str) -> list[Any]:
+        def do() -> list[Any]:
+            if isinstance(path, int) and not isinstance(path, bool):
+                f = self._file(path)
+                dup = ops.alloc_file(f.path, f.flags, f.fmode)
+                file = ops.vfs_open(self.kernel, f.path, os.O_RDONLY | O_DIRECTORY, self.cred, dup)
+            else:
+                p, _ = _fspath(path, fn)
+                file = self._do_open(p, os.O_RDONLY | O_DIRECTORY, 0, None)
+            file.refs = 1
+            try:
+                return ops.iterate_dir(self.kernel, file, self.cred)
+            finally:
+                ops.filp_close(self.kernel, file)
+                ops.fput(self.kernel, file)
+
+        return self._sys(fn, do, path)
+
+    # --- xattrs --------------------------------------------------------------------------------
+    def getxattr(self, path: Any, attribute: Any, *, follow_symlinks: bool = True) -> bytes:
+        """``os.getxattr``."""
+        name = os.fsdecode(attribute)
+
+        def do() -> bytes:
+            res = self._path_or_fd(path, "getxattr", follow_symlinks)
+            return ops.vfs_getxattr(res.dentry, name, self.cred)
+
+        return self._sys("getxattr", do, path, name)
+
+    def setxattr(self, path: Any, attribute: Any, value: bytes, flags: int = 0, *, follow_symlinks: bool = True) -> None:
+        """``os.setxattr``."""
+        name = os.fsdecode(attribute)
+        val = bytes(value)
+
+        def do() -> None:
+            res = self._path_or_fd(path, "setxattr", follow_symlinks)
+            ops.vfs_setxattr(res.dentry, name, val, flags, self.cred)
+
+        self._sys("setxattr", do, path, name, val, flags)
+
+    def listxattr(self, path: Any = None, *, follow_symlinks: bool = True) -> list[str]:
+        """``os.listxattr``."""
+
+        def do() -> list[str]:
+            res = self._path_or_fd("." if path is None else path, "listxattr", follow_symlinks)
+            return ops.vfs_listxattr(res.dentry, self.cred)
+
+        return self._sys("listxattr", do, path)
+
+    def removexattr(self, path: Any, attribute: Any, *, follow_symlinks: bool = True) -> None:
+        """``os.removexattr``."""
+        name = os.fsdecode(attribute)
+
+        def do() -> None:
+            res = self._path_or_fd(path, "removexattr", follow_symlinks)
+            ops.vfs_removexattr(res.dentry, name, self.cred)
+
+        self._sys("removexattr", do, path, name)
+
+    # --- filesystems ---------------------------------------------------------------------------
+    def statvfs(self, path: Any) -> os.statvfs_result:
+        """``os.statvfs``."""
+
+        def do() -> os.statvfs_result:
+            res = self._path_or_fd(path, "statvfs", True)
+            s = ops.vfs_statfs(res, self.cred)
+            return os.statvfs_result(
+                (s.f_bsize, s.f_frsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files, s.f_ffree, s.f_ffree, s.f_flag, s.f_namelen, s.f_fsid)
+            )
+
+        return self._sys("statvfs", do, path)
+
+    def fstatvfs(self, fd: int) -> os.statvfs_result:
+        """``os.fstatvfs``."""
+        return self.statvfs(fd)
+
+    def statfs(self, path: Any) -> Any:
+        """``statfs(2)``: the raw ``struct statfs`` (with ``f_type``), which ``os`` lacks."""
+
+        def do() -> Any:
+            res = self._path_or_fd(path, "statfs", True)
+            return ops.vfs_statfs(res, self.cred)
+
+        return self._sys("statfs", do, path)
+
+    def umask(self, mask: int) -> int:
+        """``os.umask``: set, return the previous one."""
+        old = self._umask
+        self._umask = mask & 0o777
+        return old
+
+    def getuid(self) -> int:
+        return self.cred.uid
+
+    def getgid(self) -> int:
+        return self.cred.gid
+
+    def getpid(self) -> int:
+        return self.pid
+
+    def exit(self) -> None:
+        """Close every descriptor and leave (as ``exit_files`` does)."""
+
+        def do() -> None:
+            for fd in sorted(self.fdtable.fds):
+                file = self.fdtable.remove(fd)
+                ops.filp_close(self.kernel, file)
+                ops.fput(self.kernel, file)
+            self.alive = False
+
+        self._sys("exit", do)
+
+
+def _lock_rename_trap(p1: Any, p2: Any) -> Any:
+    """``lock_rename(p1=new_dir, p2=old_dir)``: the dentry a rename must not touch.
+
+    If the old directory is an ancestor of the new one, the trap is old_dir's child on
+    the way down; if the new directory is an ancestor of the old one, new_dir's child.
+    """
+    if p1 is p2:
+        return None
+    d = p1
+    while d.parent is not None:
+        if d.parent is p2:
+            return d
+        d = d.parent
+    d = p2
+    while d.parent is not None:
+        if d.parent is p1:
+            return d
+        d = d.parent
+    return None
+
+
+_ = (dtype_of, _UTIME_NOW)
