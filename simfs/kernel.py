@@ -54,7 +54,9 @@ class Kernel:
         root = Dentry(name="/", parent=None, sb=self.lower_sb)
         root.instantiate(root_inode)
         self.lower_sb.root = root
-        self.root_mount = Mount(self.mounts.new_id(), self.lower_sb, root, None, None, "rootfs", "rootfs")
+        self.root_mount = Mount(
+            self.mounts.new_id(), self.lower_sb, root, None, None, "rootfs", "rootfs"
+        )
         self.mounts.add(self.root_mount)
         self.processes: dict[int, Process] = {}
         self._next_pid = 100
@@ -86,7 +88,9 @@ class Kernel:
             return Cred()
         return self.current.cred
 
-    def run_syscall(self, proc: Process, name: str, fn: Callable[[], T], args: tuple[Any, ...]) -> T:
+    def run_syscall(
+        self, proc: Process, name: str, fn: Callable[[], T], args: tuple[Any, ...]
+    ) -> T:
         """Enter the kernel on behalf of ``proc``: tick, trace, run, release dentries."""
         self.clock.tick()
         prev_current, prev_touched = self.current, self._touched
@@ -154,7 +158,9 @@ class Kernel:
             if src_dir != tgt.inode.is_dir:
                 # do_loopback -> graft_tree: a directory only over a directory
                 raise oserror(errno.ENOTDIR)
-            mnt = Mount(self.mounts.new_id(), src.mnt.sb, src.dentry, tgt.mnt, tgt.dentry, "bind", source)
+            mnt = Mount(
+                self.mounts.new_id(), src.mnt.sb, src.dentry, tgt.mnt, tgt.dentry, "bind", source
+            )
             mnt.target = target
             src.dentry.pins += 1
             self.mounts.add(mnt)
@@ -175,7 +181,15 @@ class Kernel:
         """Mount a FUSE filesystem at ``target`` (see :func:`simfs.fuse.mount.mount_fuse`)."""
         from simfs.fuse.mount import mount_fuse
 
-        return mount_fuse(self, target, daemon, root_dir=root_dir, root_bpf=root_bpf, no_daemon=no_daemon, **options)
+        return mount_fuse(
+            self,
+            target,
+            daemon,
+            root_dir=root_dir,
+            root_bpf=root_bpf,
+            no_daemon=no_daemon,
+            **options,
+        )
 
     def umount(self, target: str) -> None:
         """``umount target``: EINVAL if not a mount root, EBUSY while in use."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from simfs.vfs import ops
 from simfs.vfs.cred import Cred
-from simfs.vfs.file import File, FdTable
+from simfs.vfs.file import FdTable, File
 from simfs.vfs.inode import (
     ATTR_ATIME,
     ATTR_ATIME_SET,
@@ -38,6 +38,7 @@ from simfs.vfs.inode import (
     dtype_of,
     oserror,
 )
+from simfs.vfs.mount import Path
 from simfs.vfs.namei import (
     LAST_NORM,
     LOOKUP_CREATE,
@@ -48,7 +49,6 @@ from simfs.vfs.namei import (
     Walker,
     check_path,
 )
-from simfs.vfs.mount import Path
 from simfs.vfs.permission import (
     S_IALLUGO,
     S_IRWXUGO,
@@ -91,7 +91,9 @@ class Dirent:
 class SimDirEntry:
     """What :meth:`Process.scandir` yields; mirrors ``os.DirEntry``."""
 
-    def __init__(self, proc: Process, dirpath: str, name: str, ino: int, dtype: int, as_bytes: bool) -> None:
+    def __init__(
+        self, proc: Process, dirpath: str, name: str, ino: int, dtype: int, as_bytes: bool
+    ) -> None:
         self._proc = proc
         self._name = name
         self._dtype = dtype
@@ -131,7 +133,9 @@ class SimDirEntry:
         return self._dtype == 10
 
     def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
-        return self._proc.stat(os.path.join(self._dirpath, self._name), follow_symlinks=follow_symlinks)
+        return self._proc.stat(
+            os.path.join(self._dirpath, self._name), follow_symlinks=follow_symlinks
+        )
 
     def __fspath__(self) -> Any:
         return self.path
@@ -167,7 +171,9 @@ def _fspath(path: Any, fn: str, allow_fd: bool = False) -> tuple[str, bool]:
     try:
         p = os.fspath(path)
     except TypeError:
-        kinds = "string, bytes, os.PathLike or integer" if allow_fd else "string, bytes or os.PathLike"
+        kinds = (
+            "string, bytes, os.PathLike or integer" if allow_fd else "string, bytes or os.PathLike"
+        )
         raise TypeError(f"{fn}: path should be {kinds}, not {type(path).__name__}") from None
     if isinstance(p, bytes):
         if b"\0" in p:
@@ -260,7 +266,9 @@ class Process:
         self._check_dirfd(w, path)
         return w.walk(path, LOOKUP_FOLLOW if follow else 0)
 
-    def _lookup(self, path: str, follow: bool = True, dir_fd: int | None = None, flags: int = 0) -> Path:
+    def _lookup(
+        self, path: str, follow: bool = True, dir_fd: int | None = None, flags: int = 0
+    ) -> Path:
         w = self._walker(dir_fd)
         check_path(path)
         self._check_dirfd(w, path)
@@ -385,7 +393,9 @@ class Process:
             ops.finish_open(k, file)
         if flags & os.O_TRUNC and st.S_ISREG(inode.mode):
             try:
-                ops.do_truncate(k, res.dentry, 0, ATTR_MTIME | ATTR_CTIME | ATTR_OPEN, file, self.cred)
+                ops.do_truncate(
+                    k, res.dentry, 0, ATTR_MTIME | ATTR_CTIME | ATTR_OPEN, file, self.cred
+                )
             except OSError:
                 file.refs = 1
                 ops.fput(k, file)
@@ -448,16 +458,26 @@ class Process:
     def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
         """``os.write``."""
         b = bytes(data)
-        return self._sys("write", lambda: ops.vfs_write(self.kernel, self._file(fd), b, None), fd, b)
+        return self._sys(
+            "write", lambda: ops.vfs_write(self.kernel, self._file(fd), b, None), fd, b
+        )
 
     def pwrite(self, fd: int, data: bytes | bytearray | memoryview, offset: int) -> int:
         """``os.pwrite``."""
         b = bytes(data)
-        return self._sys("pwrite", lambda: ops.vfs_write(self.kernel, self._file(fd), b, offset), fd, b, offset)
+        return self._sys(
+            "pwrite", lambda: ops.vfs_write(self.kernel, self._file(fd), b, offset), fd, b, offset
+        )
 
     def lseek(self, fd: int, position: int, whence: int) -> int:
         """``os.lseek``."""
-        return self._sys("lseek", lambda: ops.vfs_llseek(self.kernel, self._file(fd), position, whence), fd, position, whence)
+        return self._sys(
+            "lseek",
+            lambda: ops.vfs_llseek(self.kernel, self._file(fd), position, whence),
+            fd,
+            position,
+            whence,
+        )
 
     def fsync(self, fd: Any) -> None:
         """``os.fsync``."""
@@ -482,7 +502,9 @@ class Process:
                 raise oserror(errno.EINVAL)
             if f.flags & os.O_APPEND:
                 raise oserror(errno.EPERM)  # do_sys_ftruncate: IS_APPEND only; O_APPEND is fine
-            ops.do_truncate(self.kernel, f.path.dentry, length, ATTR_MTIME | ATTR_CTIME, f, self.cred)
+            ops.do_truncate(
+                self.kernel, f.path.dentry, length, ATTR_MTIME | ATTR_CTIME, f, self.cred
+            )
 
         self._sys("ftruncate", do, fd, length)
 
@@ -511,10 +533,22 @@ class Process:
 
     def fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:
         """``fallocate(2)``."""
-        self._sys("fallocate", lambda: ops.vfs_fallocate(self.kernel, self._file(fd), mode, offset, length), fd, mode, offset, length)
+        self._sys(
+            "fallocate",
+            lambda: ops.vfs_fallocate(self.kernel, self._file(fd), mode, offset, length),
+            fd,
+            mode,
+            offset,
+            length,
+        )
 
     def copy_file_range(
-        self, src: int, dst: int, count: int, offset_src: int | None = None, offset_dst: int | None = None
+        self,
+        src: int,
+        dst: int,
+        count: int,
+        offset_src: int | None = None,
+        offset_dst: int | None = None,
     ) -> int:
         """``os.copy_file_range``."""
 
@@ -553,7 +587,9 @@ class Process:
         return self._sys("getdents", do, fd)
 
     # --- metadata --------------------------------------------------------------------------
-    def stat(self, path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> os.stat_result:
+    def stat(
+        self, path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True
+    ) -> os.stat_result:
         """``os.stat``."""
         if isinstance(path, int) and not isinstance(path, bool):
             return self.fstat(path)
@@ -579,7 +615,13 @@ class Process:
         return self._sys("fstat", do, fd)
 
     def access(
-        self, path: Any, mode: int, *, dir_fd: int | None = None, effective_ids: bool = False, follow_symlinks: bool = True
+        self,
+        path: Any,
+        mode: int,
+        *,
+        dir_fd: int | None = None,
+        effective_ids: bool = False,
+        follow_symlinks: bool = True,
     ) -> bool:
         """``os.access``: True/False like ``os``; errors other than EACCES-like -> False too."""
         p, _ = _fspath(path, "access")
@@ -609,7 +651,9 @@ class Process:
         except OSError:
             return False
 
-    def chmod(self, path: Any, mode: int, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> None:
+    def chmod(
+        self, path: Any, mode: int, *, dir_fd: int | None = None, follow_symlinks: bool = True
+    ) -> None:
         """``os.chmod``."""
 
         def do() -> None:
@@ -617,7 +661,9 @@ class Process:
             inode = res.inode
             if st.S_ISLNK(inode.mode):
                 raise oserror(errno.EOPNOTSUPP)  # fchmodat2 AT_SYMLINK_NOFOLLOW on a link
-            attr = Iattr(valid=ATTR_MODE | ATTR_CTIME, mode=(mode & S_IALLUGO) | (inode.mode & ~S_IALLUGO))
+            attr = Iattr(
+                valid=ATTR_MODE | ATTR_CTIME, mode=(mode & S_IALLUGO) | (inode.mode & ~S_IALLUGO)
+            )
             ops.notify_change(self.kernel, res.dentry, attr, self.cred)
 
         self._sys("chmod", do, path, mode)
@@ -626,7 +672,15 @@ class Process:
         """``os.fchmod``."""
         self.chmod(fd, mode)
 
-    def chown(self, path: Any, uid: int, gid: int, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> None:
+    def chown(
+        self,
+        path: Any,
+        uid: int,
+        gid: int,
+        *,
+        dir_fd: int | None = None,
+        follow_symlinks: bool = True,
+    ) -> None:
         """``os.chown``: -1 leaves an id unchanged."""
 
         def do() -> None:
@@ -643,7 +697,9 @@ class Process:
             from simfs.vfs.inode import ATTR_KILL_PRIV, ATTR_KILL_SUID
 
             if not st.S_ISDIR(inode.mode):
-                attr.valid |= ATTR_KILL_SUID | ATTR_KILL_PRIV | setattr_should_drop_sgid(inode, self.cred)
+                attr.valid |= (
+                    ATTR_KILL_SUID | ATTR_KILL_PRIV | setattr_should_drop_sgid(inode, self.cred)
+                )
             ops.notify_change(self.kernel, res.dentry, attr, self.cred)
 
         self._sys("chown", do, path, uid, gid)
@@ -716,12 +772,16 @@ class Process:
 
         def do() -> None:
             parent, dentry = self._create_target(p, dir_fd, True)
-            dmode = vfs_prepare_mode(parent.inode, mode, S_IRWXUGO | st.S_ISVTX, 0, self._umask, self.cred)
+            dmode = vfs_prepare_mode(
+                parent.inode, mode, S_IRWXUGO | st.S_ISVTX, 0, self._umask, self.cred
+            )
             ops.vfs_mkdir(parent.inode, dentry, dmode, self.cred)
 
         self._sys("mkdir", do, p, mode)
 
-    def mknod(self, path: Any, mode: int = 0o600, device: int = 0, *, dir_fd: int | None = None) -> None:
+    def mknod(
+        self, path: Any, mode: int = 0o600, device: int = 0, *, dir_fd: int | None = None
+    ) -> None:
         """``os.mknod``."""
         p, _ = _fspath(path, "mknod")
 
@@ -733,7 +793,9 @@ class Process:
             if ftype not in (0, st.S_IFREG, st.S_IFCHR, st.S_IFBLK, st.S_IFIFO, st.S_IFSOCK):
                 raise oserror(errno.EINVAL)
             parent, dentry = self._create_target(p, dir_fd, False)
-            m = vfs_prepare_mode(parent.inode, mode, S_IALLUGO, ftype or st.S_IFREG, self._umask, self.cred)
+            m = vfs_prepare_mode(
+                parent.inode, mode, S_IALLUGO, ftype or st.S_IFREG, self._umask, self.cred
+            )
             if (ftype or st.S_IFREG) == st.S_IFREG:
                 ops.vfs_create(parent.inode, dentry, m, self.cred, False)
             else:
@@ -745,7 +807,9 @@ class Process:
         """``os.mkfifo``."""
         self.mknod(path, (mode & 0o7777) | st.S_IFIFO, 0, dir_fd=dir_fd)
 
-    def symlink(self, src: Any, dst: Any, target_is_directory: bool = False, *, dir_fd: int | None = None) -> None:
+    def symlink(
+        self, src: Any, dst: Any, target_is_directory: bool = False, *, dir_fd: int | None = None
+    ) -> None:
         """``os.symlink(src, dst)``: create ``dst`` pointing at ``src``."""
         s, _ = _fspath(src, "symlink")
         d, _ = _fspath(dst, "symlink")
@@ -779,7 +843,13 @@ class Process:
         return os.fsencode(t) if as_bytes else t
 
     def link(
-        self, src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None, follow_symlinks: bool = True
+        self,
+        src: Any,
+        dst: Any,
+        *,
+        src_dir_fd: int | None = None,
+        dst_dir_fd: int | None = None,
+        follow_symlinks: bool = True,
     ) -> None:
         """``os.link`` (``linkat`` without AT_SYMLINK_FOLLOW unless asked: Linux default)."""
         s, _ = _fspath(src, "link")
@@ -830,7 +900,7 @@ class Process:
         p, _ = _fspath(path, "rmdir")
 
         def do() -> None:
-            w, parent, last, type_, trailing = self._parent(p, dir_fd)
+            w, parent, last, type_, _trailing = self._parent(p, dir_fd)
             if type_ == 3:
                 raise oserror(errno.ENOTEMPTY)  # do_rmdir: LAST_DOTDOT
             if type_ == 2:
@@ -858,7 +928,9 @@ class Process:
         """``renameat2(2)`` with RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT."""
         self._rename(src, dst, flags, None, None, "renameat2")
 
-    def _rename(self, src: Any, dst: Any, flags: int, sfd: int | None, dfd: int | None, name: str) -> None:
+    def _rename(
+        self, src: Any, dst: Any, flags: int, sfd: int | None, dfd: int | None, name: str
+    ) -> None:
         s, _ = _fspath(src, name)
         d, _ = _fspath(dst, name)
 
@@ -910,7 +982,7 @@ class Process:
 
     # --- directories -------------------------------------------------------------------------
     def chdir(self, path: Any) -> None:
-        """``os.chdir``: search permission on the target (``path_permission(MAY_EXEC|MAY_CHDIR)``)."""
+        """``os.chdir``: search permission on the target (MAY_EXEC|MAY_CHDIR)."""
 
         def do() -> None:
             from simfs.vfs.inode import MAY_CHDIR
@@ -952,7 +1024,9 @@ class Process:
         """``d_path``/``prepend_path`` up to the task's root."""
         parts: list[str] = []
         mnt, d = path.mnt, path.dentry
-        if deleted_errno is not None and (d.unhashed or (d.inode is not None and d.inode.nlink == 0)):
+        if deleted_errno is not None and (
+            d.unhashed or (d.inode is not None and d.inode.nlink == 0)
+        ):
             raise oserror(deleted_errno)
         while True:
             if mnt is self.root.mnt and d is self.root.dentry:
@@ -984,7 +1058,11 @@ class Process:
             dirpath, as_bytes = _fspath(path, "scandir")
         ents = self._read_dir(path, "scandir")
         return _ScandirIterator(
-            [SimDirEntry(self, dirpath, e.name, e.ino, e.dtype, as_bytes) for e in ents if e.name not in (".", "..")]
+            [
+                SimDirEntry(self, dirpath, e.name, e.ino, e.dtype, as_bytes)
+                for e in ents
+                if e.name not in (".", "..")
+            ]
         )
 
     def _read_dir(self, path: Any, fn: str) -> list[Any]:
@@ -1016,7 +1094,15 @@ class Process:
 
         return self._sys("getxattr", do, path, name)
 
-    def setxattr(self, path: Any, attribute: Any, value: bytes, flags: int = 0, *, follow_symlinks: bool = True) -> None:
+    def setxattr(
+        self,
+        path: Any,
+        attribute: Any,
+        value: bytes,
+        flags: int = 0,
+        *,
+        follow_symlinks: bool = True,
+    ) -> None:
         """``os.setxattr``."""
         name = os.fsdecode(attribute)
         val = bytes(value)
@@ -1054,7 +1140,19 @@ class Process:
             res = self._path_or_fd(path, "statvfs", True)
             s = ops.vfs_statfs(res, self.cred)
             return os.statvfs_result(
-                (s.f_bsize, s.f_frsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files, s.f_ffree, s.f_ffree, s.f_flag, s.f_namelen, s.f_fsid)
+                (
+                    s.f_bsize,
+                    s.f_frsize,
+                    s.f_blocks,
+                    s.f_bfree,
+                    s.f_bavail,
+                    s.f_files,
+                    s.f_ffree,
+                    s.f_ffree,
+                    s.f_flag,
+                    s.f_namelen,
+                    s.f_fsid,
+                )
             )
 
         return self._sys("statvfs", do, path)
@@ -1086,6 +1184,16 @@ class Process:
 
     def getpid(self) -> int:
         return self.pid
+
+    def bpf_prog_load(self, prog: Any) -> int:
+        """``bpf(BPF_PROG_LOAD)`` of a ``@simfs.bpf.program``: a descriptor for it.
+
+        The descriptor can be passed as ``root_bpf`` or in a lookup reply's ``bpf_fd``.
+        """
+        from simfs.bpf import prog_load
+
+        fd: int = self._sys("bpf", lambda: prog_load(self, prog), getattr(prog, "name", prog))
+        return fd
 
     def exit(self) -> None:
         """Close every descriptor and leave (as ``exit_files`` does)."""

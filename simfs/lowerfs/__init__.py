@@ -47,7 +47,7 @@ from simfs.vfs.permission import setattr_prepare
 if TYPE_CHECKING:
     from simfs.vfs.mount import Path
 
-__all__ = ["LowerInode", "LowerStore", "LowerSuperBlock", "TMPFS_MAGIC"]
+__all__ = ["TMPFS_MAGIC", "LowerInode", "LowerStore", "LowerSuperBlock"]
 
 TMPFS_MAGIC = 0x01021994
 PAGE_SIZE = 4096
@@ -126,7 +126,7 @@ class LowerSuperBlock(SuperBlock):
 
     def statfs(self, dentry: Dentry, cred: Cred) -> StatFs:
         """``shmem_statfs``."""
-        total, used, free = self.store.get_disk_usage()
+        total, _used, free = self.store.get_disk_usage()
         blocks = max(total // PAGE_SIZE, 1)
         bfree = max(free // PAGE_SIZE, 0)
         return StatFs(
@@ -159,15 +159,19 @@ class LowerInode(Inode):
             # first sight of a fixture object: replace wall-clock stamps by the virtual clock
             now = sb.now()
             obj.st_atime_ns = obj.st_mtime_ns = obj.st_ctime_ns = now
-            obj._simfs_seen = True  # type: ignore[attr-defined]
+            obj._simfs_seen = True
         self.blksize = PAGE_SIZE
 
     # attributes live in the store ------------------------------------------------
-    @property  # type: ignore[override]
+    @property
     def ino(self) -> int:
         return int(self.obj.st_ino or 0)
 
-    @property  # type: ignore[override]
+    @ino.setter
+    def ino(self, v: int) -> None:
+        self.obj.st_ino = v
+
+    @property
     def mode(self) -> int:
         return int(self.obj.st_mode)
 
@@ -175,7 +179,7 @@ class LowerInode(Inode):
     def mode(self, v: int) -> None:
         self.obj.st_mode = v
 
-    @property  # type: ignore[override]
+    @property
     def uid(self) -> int:
         return int(self.obj.st_uid)
 
@@ -183,7 +187,7 @@ class LowerInode(Inode):
     def uid(self, v: int) -> None:
         self.obj.st_uid = v
 
-    @property  # type: ignore[override]
+    @property
     def gid(self) -> int:
         return int(self.obj.st_gid)
 
@@ -191,7 +195,7 @@ class LowerInode(Inode):
     def gid(self, v: int) -> None:
         self.obj.st_gid = v
 
-    @property  # type: ignore[override]
+    @property
     def nlink(self) -> int:
         obj = self.obj
         if isinstance(obj, FakeDirectory):
@@ -201,7 +205,11 @@ class LowerInode(Inode):
             return 2 + sum(1 for e in obj.entries.values() if isinstance(e, FakeDirectory))
         return int(obj.st_nlink)
 
-    @property  # type: ignore[override]
+    @nlink.setter
+    def nlink(self, v: int) -> None:
+        raise AttributeError("the lower filesystem derives link counts from its entries")
+
+    @property
     def size(self) -> int:
         obj = self.obj
         if isinstance(obj, FakeDirectory):
@@ -210,11 +218,19 @@ class LowerInode(Inode):
             return len(_contents(obj))
         return int(obj.st_size or 0)
 
-    @property  # type: ignore[override]
+    @size.setter
+    def size(self, v: int) -> None:
+        self._truncate(v)
+
+    @property
     def rdev(self) -> int:
         return int(getattr(self.obj, "_simfs_rdev", 0))
 
-    @property  # type: ignore[override]
+    @rdev.setter
+    def rdev(self, v: int) -> None:
+        self.obj._simfs_rdev = v
+
+    @property
     def atime_ns(self) -> int:
         return int(self.obj.st_atime_ns)
 
@@ -222,7 +238,7 @@ class LowerInode(Inode):
     def atime_ns(self, v: int) -> None:
         self.obj.st_atime_ns = v
 
-    @property  # type: ignore[override]
+    @property
     def mtime_ns(self) -> int:
         return int(self.obj.st_mtime_ns)
 
@@ -230,7 +246,7 @@ class LowerInode(Inode):
     def mtime_ns(self, v: int) -> None:
         self.obj.st_mtime_ns = v
 
-    @property  # type: ignore[override]
+    @property
     def ctime_ns(self) -> int:
         return int(self.obj.st_ctime_ns)
 
@@ -238,12 +254,16 @@ class LowerInode(Inode):
     def ctime_ns(self, v: int) -> None:
         self.obj.st_ctime_ns = v
 
-    @property  # type: ignore[override]
+    @property
     def blocks(self) -> int:
         """tmpfs charges whole pages: 8 sectors per allocated page."""
         if not st.S_ISREG(self.mode):
             return 0
         return len(self._pages()) * (PAGE_SIZE // 512)
+
+    @blocks.setter
+    def blocks(self, v: int) -> None:
+        raise AttributeError("the lower filesystem derives st_blocks from allocated pages")
 
     # helpers -----------------------------------------------------------------------
     def _dir(self) -> FakeDirectory:
@@ -257,7 +277,7 @@ class LowerInode(Inode):
         if pages is None:
             n = (self.size + PAGE_SIZE - 1) // PAGE_SIZE
             pages = set(range(n))
-            self.obj._simfs_pages = pages  # type: ignore[attr-defined]
+            self.obj._simfs_pages = pages
         return cast(set[int], pages)
 
     def touch_dir(self) -> None:
@@ -269,7 +289,9 @@ class LowerInode(Inode):
     def touch_ctime(self) -> None:
         self.ctime_ns = self.sb.now()
 
-    def _new_object(self, dentry: Dentry, mode: int, cred: Cred, contents: bytes | None) -> LowerInode:
+    def _new_object(
+        self, dentry: Dentry, mode: int, cred: Cred, contents: bytes | None
+    ) -> LowerInode:
         """``shmem_get_inode`` + ``inode_init_owner`` + ``d_instantiate``."""
         d = self._dir()
         name = dentry.name
@@ -287,13 +309,18 @@ class LowerInode(Inode):
             obj = FakeDirectory(name, perm_bits=mode & 0o7777, filesystem=self.sb.store)
             obj.st_mode = mode
         else:
-            obj = FakeFile(name, st_mode=mode, contents=contents, filesystem=self.sb.store)
-            obj._simfs_pages = set()  # type: ignore[attr-defined]
+            obj = FakeFile(
+                cast(Any, name),
+                st_mode=mode,
+                contents=cast(Any, contents),
+                filesystem=self.sb.store,
+            )
+            obj._simfs_pages = set()
         obj.st_uid = uid
         obj.st_gid = gid
         now = self.sb.now()
         obj.st_atime_ns = obj.st_mtime_ns = obj.st_ctime_ns = now
-        obj._simfs_seen = True  # type: ignore[attr-defined]
+        obj._simfs_seen = True
         d.add_entry(obj)
         if st.S_ISDIR(mode):
             obj.st_nlink = 2
@@ -322,7 +349,7 @@ class LowerInode(Inode):
     def mknod(self, dentry: Dentry, mode: int, rdev: int, cred: Cred) -> Inode:
         inode = self._new_object(dentry, mode, cred, b"")
         if st.S_ISCHR(mode) or st.S_ISBLK(mode):
-            inode.obj._simfs_rdev = rdev  # type: ignore[attr-defined]
+            inode.obj._simfs_rdev = rdev
         return inode
 
     def symlink(self, dentry: Dentry, target: str, cred: Cred) -> Inode:
@@ -337,7 +364,7 @@ class LowerInode(Inode):
         if len(dentry.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
             raise oserror(errno.ENAMETOOLONG)
         saved = inode.obj.name
-        inode.obj.name = dentry.name
+        inode.obj.name = cast(Any, dentry.name)
         try:
             d.add_entry(inode.obj)
         finally:
@@ -367,7 +394,7 @@ class LowerInode(Inode):
         if cast(FakeDirectory, inode.obj).entries:
             raise oserror(errno.ENOTEMPTY)
         self._remove(dentry.name)
-        inode.obj._simfs_dead = True  # type: ignore[attr-defined]
+        inode.obj._simfs_dead = True
         inode.touch_ctime()
         self.touch_dir()
 
@@ -388,7 +415,7 @@ class LowerInode(Inode):
             a, b = src.obj, tgt.obj
             del od.entries[old_dentry.name]
             del nd.entries[new_dentry.name]
-            a.name, b.name = new_dentry.name, old_dentry.name
+            a.name, b.name = cast(Any, new_dentry.name), cast(Any, old_dentry.name)
             nd.entries[new_dentry.name] = a
             od.entries[old_dentry.name] = b
             a.parent_dir = weakref.ref(nd)
@@ -400,10 +427,10 @@ class LowerInode(Inode):
                     raise oserror(errno.ENOTEMPTY)  # simple_empty on the target
                 nd.remove_entry(new_dentry.name, recursive=False)
                 if tgt.is_dir:
-                    tgt.obj._simfs_dead = True  # type: ignore[attr-defined]
+                    tgt.obj._simfs_dead = True
                 tgt.touch_ctime()
             obj = od.entries.pop(old_dentry.name)
-            obj.name = new_dentry.name
+            obj.name = cast(Any, new_dentry.name)
             nd.entries[new_dentry.name] = obj
             obj.parent_dir = weakref.ref(nd)
         src.touch_ctime()
@@ -513,6 +540,9 @@ class LowerInode(Inode):
         """``shmem_file_write_iter``: place data, extend, mark pages, update times."""
         if not data:
             return 0
+        from simfs.vfs.ops import file_remove_privs
+
+        file_remove_privs(self.sb.kernel, file, self.sb.kernel.current_cred())
         cur = _contents(self.obj)
         if offset > len(cur):
             cur = cur + b"\0" * (offset - len(cur))
@@ -585,7 +615,10 @@ class LowerInode(Inode):
             mp = file.path.mnt.mountpoint
             if mp is not None and mp.d_parent.inode is not None:
                 pino = mp.d_parent.inode.ino
-        entries = [DirEntry(".", self.ino, dtype_of(st.S_IFDIR), 1), DirEntry("..", pino, dtype_of(st.S_IFDIR), 2)]
+        entries = [
+            DirEntry(".", self.ino, dtype_of(st.S_IFDIR), 1),
+            DirEntry("..", pino, dtype_of(st.S_IFDIR), 2),
+        ]
         for i, (name, obj) in enumerate(reversed(list(d.entries.items()))):
             entries.append(DirEntry(name, int(obj.st_ino or 0), dtype_of(obj.st_mode), 3 + i))
         return [e for e in entries if e.off > pos]

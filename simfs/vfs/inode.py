@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from simfs.vfs.mount import Path
 
 __all__ = [
-    "DirEntry",
     "Dentry",
+    "DirEntry",
     "Iattr",
     "Inode",
     "Kstat",
@@ -308,9 +308,7 @@ class Inode:
     def getxattr(self, dentry: Dentry, name: str, size: int, cred: Cred) -> bytes:
         raise oserror(errno.EOPNOTSUPP)
 
-    def setxattr(
-        self, dentry: Dentry, name: str, value: bytes, flags: int, cred: Cred
-    ) -> None:
+    def setxattr(self, dentry: Dentry, name: str, value: bytes, flags: int, cred: Cred) -> None:
         raise oserror(errno.EOPNOTSUPP)
 
     def listxattr(self, dentry: Dentry, size: int, cred: Cred) -> list[str]:

@@ -246,12 +246,16 @@ class Walker:
         return Parent(dir_path, last, type_, trailing)
 
 
-def lookup_path(ctx: WalkContext, task: Task, path: str, flags: int, start: Path | None = None) -> Path:
+def lookup_path(
+    ctx: WalkContext, task: Task, path: str, flags: int, start: Path | None = None
+) -> Path:
     """Resolve ``path`` for ``task`` (``filename_lookup``)."""
     return Walker(ctx, task, start).walk(path, flags)
 
 
-def lookup_parent(ctx: WalkContext, task: Task, path: str, start: Path | None = None) -> tuple[Walker, Parent]:
+def lookup_parent(
+    ctx: WalkContext, task: Task, path: str, start: Path | None = None
+) -> tuple[Walker, Parent]:
     """``filename_parentat``; returns the walker too, for the final ``lookup_one``."""
     w = Walker(ctx, task, start)
     return w, w.parent_of(path)

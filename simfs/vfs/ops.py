@@ -269,7 +269,9 @@ def security_inode_need_killpriv(inode: Inode, dentry: Dentry, cred: Cred) -> bo
     return True
 
 
-def do_truncate(k: Kernel, dentry: Dentry, length: int, time_attrs: int, file: File | None, cred: Cred) -> None:
+def do_truncate(
+    k: Kernel, dentry: Dentry, length: int, time_attrs: int, file: File | None, cred: Cred
+) -> None:
     """``do_truncate``: negative -> EINVAL; kill-suid bits; ``notify_change``."""
     if length < 0:
         raise oserror(errno.EINVAL)
@@ -296,9 +298,9 @@ def touch_atime(k: Kernel, path: Path) -> None:
         return
     now = k.clock.now_ns()
     a = inode.atime_ns
-    if a <= inode.mtime_ns or a <= inode.ctime_ns or now - a >= 24 * 3600 * 10**9:
-        if a != now:
-            inode.atime_ns = now
+    stale = a <= inode.mtime_ns or a <= inode.ctime_ns or now - a >= 24 * 3600 * 10**9
+    if stale and a != now:
+        inode.atime_ns = now
 
 
 # --- xattrs -------------------------------------------------------------------------------
@@ -360,7 +362,11 @@ def alloc_file(path: Path, flags: int, fmode: int) -> File:
 def open_fmode(flags: int) -> int:
     """``OPEN_FMODE``: O_RDONLY/O_WRONLY/O_RDWR -> FMODE bits (3 gives neither)."""
     acc = flags & os.O_ACCMODE
-    return {os.O_RDONLY: FMODE_READ, os.O_WRONLY: FMODE_WRITE, os.O_RDWR: FMODE_READ | FMODE_WRITE}.get(acc, 0)
+    return {
+        os.O_RDONLY: FMODE_READ,
+        os.O_WRONLY: FMODE_WRITE,
+        os.O_RDWR: FMODE_READ | FMODE_WRITE,
+    }.get(acc, 0)
 
 
 def acc_mode(flags: int) -> int:
@@ -584,13 +590,13 @@ def check_sticky_link_busy(dentry: Dentry) -> bool:
 
 
 __all__ = [
+    "ATTR_ATIME",
+    "ATTR_CTIME",
+    "ATTR_MTIME",
+    "ATTR_OPEN",
     "CAP_FOWNER",
     "MAY_EXEC",
     "RENAME_EXCHANGE",
     "RENAME_NOREPLACE",
     "RENAME_WHITEOUT",
-    "ATTR_ATIME",
-    "ATTR_CTIME",
-    "ATTR_MTIME",
-    "ATTR_OPEN",
 ]

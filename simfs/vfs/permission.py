@@ -255,7 +255,9 @@ def mode_strip_sgid(dir_inode: Inode, mode: int, cred: Cred) -> int:
     return mode & ~st.S_ISGID
 
 
-def vfs_prepare_mode(dir_inode: Inode, mode: int, mask_perms: int, type_: int, umask: int, cred: Cred) -> int:
+def vfs_prepare_mode(
+    dir_inode: Inode, mode: int, mask_perms: int, type_: int, umask: int, cred: Cred
+) -> int:
     """``vfs_prepare_mode``: strip sgid, apply umask, keep only ``mask_perms``, add type."""
     mode = mode_strip_sgid(dir_inode, mode, cred)
     mode = (mode & mask_perms) & ~umask
