@@ -63,6 +63,12 @@ class Kernel:
         self.current: Process | None = None
         self._touched: list[Dentry] = []
         self.fuse_mounts: dict[int, Any] = {}
+        from simfs.vfs.pipe import PipeSuperBlock
+
+        self.pipe_sb = PipeSuperBlock(self, 13)
+        self._anon_root = Dentry(name="anon_inode:", parent=None, sb=self.pipe_sb)
+        self._anon_mount = Mount(0, self.pipe_sb, self._anon_root, None, None, "anon", "anon")
+        self._next_anon_ino = 1
         self.bpf_progs: dict[int, Any] = {}
 
     # --- plumbing used by the VFS ---------------------------------------------------
@@ -74,6 +80,17 @@ class Kernel:
         dev = self._next_dev
         self._next_dev += 1
         return dev
+
+    def next_anon_ino(self) -> int:
+        ino = self._next_anon_ino
+        self._next_anon_ino += 1
+        return ino
+
+    def anon_path(self, inode: Any, name: str = "anon") -> Path:
+        """A path for an anonymous inode (pipes, bpf programs): not in any directory."""
+        d = Dentry(name=f"{name}:[{inode.ino}]", parent=self._anon_root, sb=inode.sb)
+        d.instantiate(inode)
+        return Path(self._anon_mount, d)
 
     def touch(self, dentry: Dentry) -> None:
         """A walk referenced ``dentry``; it is released when the syscall returns."""

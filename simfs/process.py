@@ -1185,6 +1185,104 @@ class Process:
     def getpid(self) -> int:
         return self.pid
 
+    # --- pipes, splice, mmap, fadvise ------------------------------------------------------
+    def pipe(self) -> tuple[int, int]:
+        """``os.pipe``: (read end, write end)."""
+
+        def do() -> tuple[int, int]:
+            from simfs.vfs.pipe import PipeInode
+
+            k = self.kernel
+            inode = PipeInode(k.pipe_sb, k.next_anon_ino(), k.clock.now_ns())
+            path = k.anon_path(inode)
+            r = ops.alloc_file(path, os.O_RDONLY, ops.open_fmode(os.O_RDONLY))
+            w = ops.alloc_file(path, os.O_WRONLY, ops.open_fmode(os.O_WRONLY))
+            for f in (r, w):
+                inode.open_count += 1
+                path.dentry.pins += 1
+            return self.fdtable.alloc(r), self.fdtable.alloc(w)
+
+        return self._sys("pipe", do)
+
+    def splice(
+        self,
+        src: int,
+        dst: int,
+        count: int,
+        offset_src: int | None = None,
+        offset_dst: int | None = None,
+        flags: int = 0,
+    ) -> int:
+        """``os.splice``: move up to ``count`` bytes between a pipe and a file."""
+
+        def do() -> int:
+            fin, fout = self._file(src), self._file(dst)
+            in_pipe = st.S_ISFIFO(fin.inode.mode)
+            out_pipe = st.S_ISFIFO(fout.inode.mode)
+            if not fin.readable or not fout.writable:
+                raise oserror(errno.EBADF)
+            if not in_pipe and not out_pipe:
+                raise oserror(errno.EINVAL)  # do_splice: one end must be a pipe
+            if (in_pipe and offset_src is not None) or (out_pipe and offset_dst is not None):
+                raise oserror(errno.ESPIPE)
+            if count == 0:
+                return 0
+            if in_pipe:
+                data = fin.inode.read(fin, 0, count)
+                pos = fout.pos if offset_dst is None else offset_dst
+                if fout.flags & os.O_APPEND:
+                    pos = fout.inode.size
+                n = fout.inode.splice_write(fout, pos, data)
+                if offset_dst is None:
+                    fout.pos = pos + n
+                return n
+            pos = fin.pos if offset_src is None else offset_src
+            data = fin.inode.splice_read(fin, pos, count)
+            n = fout.inode.write(fout, 0, data) if data else 0
+            if offset_src is None:
+                fin.pos = pos + n
+            ops.touch_atime(self.kernel, fin.path)
+            return n
+
+        return self._sys("splice", do, src, dst, count)
+
+    def posix_fadvise(self, fd: int, offset: int, length: int, advice: int) -> None:
+        """``os.posix_fadvise``."""
+
+        def do() -> None:
+            f = self._file(fd)
+            if st.S_ISFIFO(f.inode.mode):
+                raise oserror(errno.ESPIPE)
+            if length < 0 or advice not in range(0, 6):
+                raise oserror(errno.EINVAL)
+            f.inode.fadvise(f, offset, length, advice)
+
+        self._sys("fadvise64", do, fd, offset, length, advice)
+
+    def mmap(self, fd: int, length: int, flags: int = 1, prot: int = 3, offset: int = 0) -> Any:
+        """``mmap(2)`` of a descriptor: a :class:`simfs.vfs.pipe.Mapping` (index/slice it).
+
+        ``flags``/``prot`` take the ``mmap`` module's MAP_*/PROT_* values (defaults:
+        MAP_SHARED, PROT_READ|PROT_WRITE), as ``mmap.mmap`` does.
+        """
+
+        def do() -> Any:
+            from simfs.vfs.pipe import MAP_PRIVATE, MAP_SHARED, PROT_WRITE, Mapping
+
+            f = self._file(fd)
+            if length <= 0 or offset < 0 or offset % 4096:
+                raise oserror(errno.EINVAL)
+            if not flags & (MAP_SHARED | MAP_PRIVATE):
+                raise oserror(errno.EINVAL)
+            if f.is_path or not f.readable:
+                raise oserror(errno.EACCES)  # do_mmap: FMODE_READ is always needed
+            if flags & MAP_SHARED and prot & PROT_WRITE and not f.writable:
+                raise oserror(errno.EACCES)
+            inode, target = f.inode.mmap_target(f)
+            return Mapping(self.kernel, inode, target, length, prot, flags, offset)
+
+        return self._sys("mmap", do, fd, length, flags, prot, offset)
+
     def bpf_prog_load(self, prog: Any) -> int:
         """``bpf(BPF_PROG_LOAD)`` of a ``@simfs.bpf.program``: a descriptor for it.
 

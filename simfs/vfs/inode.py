@@ -362,8 +362,27 @@ class Inode:
         flock_lock_inode(self, file, operation)
 
     def lock_target(self, file: File) -> tuple[Inode, File]:
-        """Where POSIX/BSD locks and mappings really live (fuse-bpf redirects to lower)."""
+        """Where POSIX/BSD locks really live (fuse-bpf redirects to the lower file)."""
         return self, file
+
+    def mmap_target(self, file: File) -> tuple[Inode, File]:
+        """``f_op->mmap``: which file a mapping reads and writes (fuse-bpf: the lower one).
+
+        Raise ``ENODEV`` where the file cannot be mapped."""
+        if not st.S_ISREG(self.mode):
+            raise oserror(errno.ENODEV)
+        return self, file
+
+    def splice_read(self, file: File, offset: int, size: int) -> bytes:
+        """``f_op->splice_read``; default ``copy_splice_read`` through ``read``."""
+        return self.read(file, offset, size)
+
+    def splice_write(self, file: File, offset: int, data: bytes) -> int:
+        """``f_op->splice_write``; default ``iter_file_splice_write`` through ``write``."""
+        return self.write(file, offset, data)
+
+    def fadvise(self, file: File, offset: int, length: int, advice: int) -> None:
+        """``f_op->fadvise``; default ``generic_fadvise`` (advice only, no effect here)."""
 
 
 @dataclass(eq=False)
