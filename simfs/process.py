@@ -1197,7 +1197,7 @@ class Process:
             path = k.anon_path(inode)
             r = ops.alloc_file(path, os.O_RDONLY, ops.open_fmode(os.O_RDONLY))
             w = ops.alloc_file(path, os.O_WRONLY, ops.open_fmode(os.O_WRONLY))
-            for f in (r, w):
+            for _f in (r, w):
                 inode.open_count += 1
                 path.dentry.pins += 1
             return self.fdtable.alloc(r), self.fdtable.alloc(w)
