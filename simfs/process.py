@@ -500,8 +500,6 @@ class Process:
                 raise oserror(errno.EINVAL)
             if not st.S_ISREG(f.inode.mode) or not f.writable:
                 raise oserror(errno.EINVAL)
-            if f.flags & os.O_APPEND:
-                raise oserror(errno.EPERM)  # do_sys_ftruncate: IS_APPEND only; O_APPEND is fine
             ops.do_truncate(
                 self.kernel, f.path.dentry, length, ATTR_MTIME | ATTR_CTIME, f, self.cred
             )
@@ -655,6 +653,9 @@ class Process:
         self, path: Any, mode: int, *, dir_fd: int | None = None, follow_symlinks: bool = True
     ) -> None:
         """``os.chmod``."""
+        if not follow_symlinks and os.chmod not in os.supports_follow_symlinks:
+            # what os.chmod does on this platform (no lchmod on Linux)
+            raise NotImplementedError("chmod: follow_symlinks unavailable on this platform")
 
         def do() -> None:
             res = self._path_or_fd(path, "chmod", follow_symlinks, dir_fd)

@@ -530,9 +530,23 @@ class LowerInode(Inode):
         self.touch_ctime()
 
     # file_operations ---------------------------------------------------------------
+    def _fifo(self) -> bytearray:
+        buf = getattr(self.obj, "_simfs_fifo", None)
+        if buf is None:
+            buf = bytearray()
+            self.obj._simfs_fifo = buf
+        return cast(bytearray, buf)
+
     def read(self, file: File, offset: int, size: int) -> bytes:
         if st.S_ISDIR(self.mode):
-            raise oserror(errno.EISDIR)
+            raise oserror(errno.EISDIR)  # generic_read_dir
+        if st.S_ISFIFO(self.mode):
+            buf = self._fifo()  # pipefifo_fops: a pipe buffer, not file contents
+            if not buf:
+                raise oserror(errno.EAGAIN)
+            data = bytes(buf[:size])
+            del buf[:size]
+            return data
         data = _contents(self.obj)
         return data[offset : offset + size]
 
@@ -540,6 +554,9 @@ class LowerInode(Inode):
         """``shmem_file_write_iter``: place data, extend, mark pages, update times."""
         if not data:
             return 0
+        if st.S_ISFIFO(self.mode):
+            self._fifo().extend(data)
+            return len(data)
         from simfs.vfs.ops import file_remove_privs
 
         file_remove_privs(self.sb.kernel, file, self.sb.kernel.current_cred())
@@ -557,7 +574,18 @@ class LowerInode(Inode):
         return len(data)
 
     def llseek(self, file: File, offset: int, whence: int) -> int:
-        """``shmem_file_llseek``: SEEK_DATA/SEEK_HOLE at page granularity."""
+        """``shmem_file_llseek``: SEEK_DATA/SEEK_HOLE at page granularity.  Directories:
+        ``dcache_dir_lseek`` (SEEK_SET/SEEK_CUR only); FIFOs: ``no_llseek``."""
+        if st.S_ISFIFO(self.mode):
+            raise oserror(errno.ESPIPE)
+        if st.S_ISDIR(self.mode):
+            if whence not in (0, 1):
+                raise oserror(errno.EINVAL)
+            new_pos = offset + (file.pos if whence == 1 else 0)
+            if new_pos < 0:
+                raise oserror(errno.EINVAL)
+            file.pos = new_pos
+            return new_pos
         if whence not in (SEEK_DATA, SEEK_HOLE):
             return generic_file_llseek(file, offset, whence, self.size)
         size = self.size

@@ -568,10 +568,13 @@ def vfs_copy_file_range(
         raise oserror(errno.EINVAL)
     if off_in < 0 or off_out < 0:
         raise oserror(errno.EINVAL)
+    # generic_copy_file_checks: shorten to EOF first, then refuse overlap in one file
+    size_in = fin.inode.size
+    length = 0 if off_in >= size_in else min(length, size_in - off_in)
+    if fin.inode is fout.inode and off_out + length > off_in and off_out < off_in + length:
+        raise oserror(errno.EINVAL)
     if length == 0:
         return 0
-    if fin.inode is fout.inode and off_in < off_out + length and off_out < off_in + length:
-        raise oserror(errno.EINVAL)  # generic_copy_file_checks: overlapping same file
     try:
         return fin.inode.copy_file_range(fin, off_in, fout, off_out, length, flags)
     except OSError as e:
