@@ -21,6 +21,7 @@ Event kinds (``Event.kind``) and the data they carry:
 ``finalize``     ``opcode``, ``result``
 ``protocol_error`` / ``daemon_exception`` / ``bpf_fault``  ``reason`` and context
 ``printk``       ``line`` (a BPF program's trace_pipe line)
+``conn``         connection state changes: ``event`` (``negotiated``, ``daemon_exit``...)
 """
 
 from __future__ import annotations

@@ -1262,10 +1262,12 @@ class FuseDirentplus:
 
 
 def FUSE_DIRENT_SIZE(d: FuseDirent) -> int:
+    """Bytes of one READDIR record: header + name, 8-byte aligned."""
     return d.record_size
 
 
 def FUSE_DIRENTPLUS_SIZE(d: FuseDirentplus) -> int:
+    """Bytes of one READDIRPLUS record: entry + dirent header + name, 8-byte aligned."""
     return d.record_size
 
 

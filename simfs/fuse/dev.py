@@ -2,8 +2,10 @@
 
 Sources followed: aosp-mirror/kernel_common ``fs/fuse/dev.c`` @ ``01b71f83`` (ACK, with
 fuse-bpf's ``error_in``, the LOOKUP add-on ``fget`` and CANONICAL_PATH in
-``fuse_dev_do_write``), ``fs/fuse/inode.c`` ``process_init_reply``/``fuse_send_init`` of
-the same generation (plus ACK's ``FUSE_PASSTHROUGH`` and fuse-bpf's ``no_daemon``).
+``fuse_dev_do_write``); ``process_init_reply``/``fuse_send_init`` from torvalds/linux
+``fs/fuse/inode.c`` @ ``0078a166`` (the 5.10 generation ACK is based on), with ACK's
+``FUSE_HANDLE_KILLPRIV_V2``/``FUSE_PASSTHROUGH`` additions and fuse-bpf's ``no_daemon``
+patch ("fuse-bpf: allow mounting with no userspace daemon").
 
 The filesystem code builds a :class:`FuseArgs` (the kernel's ``struct fuse_args``) and
 calls :meth:`FuseConn.request` (``fuse_simple_request``) or :meth:`FuseConn.request_async`
@@ -512,6 +514,7 @@ class FuseConn:
             self._transition(ConnEvent.INIT_ERROR)
 
     def _accept_init(self, arg: uapi.FuseInitOut) -> None:
+        """The ``ok`` branch of ``process_init_reply`` (each rule below is from it)."""
         flags = arg.flags
         # process_init_limits: only from 7.13, only non-zero values
         if arg.minor >= 13:
@@ -572,13 +575,13 @@ class FuseConn:
     # ---------------------------------------------------------------- requests
 
     def _creds(self, args: FuseArgs, ctx: Caller | None) -> tuple[int, int, int]:
-        if args.nocreds or ctx is None:
-            if not (args.force and args.nocreds) and ctx is None:
-                raise UsageError(
-                    f"FuseConn: {uapi.opcode_name(args.opcode)} needs the calling task "
-                    "(ctx with uid, gid, pid) unless it is forced with nocreds"
-                )
-            return 0, 0, 0  # fuse_simple_request: forced + nocreds, the ids stay 0
+        if args.force and args.nocreds:
+            return 0, 0, 0  # fuse_simple_request: forced + nocreds, the header ids stay 0
+        if ctx is None:
+            raise UsageError(
+                f"FuseConn: {uapi.opcode_name(args.opcode)} needs the calling task "
+                "(ctx with uid, gid, pid) unless it is forced with nocreds"
+            )
         if args.force:
             # fuse_force_creds: from_kuid_munged, unmapped ids become the overflow id
             uid = 65534 if ctx.uid == 0xFFFFFFFF else ctx.uid
@@ -618,8 +621,8 @@ class FuseConn:
         if admit is Admit.WAIT_INIT:
             raise UnansweredRequest(
                 f"{uapi.opcode_name(args.opcode)} (nodeid {args.nodeid}) would wait forever: "
-                "FUSE_INIT has not been answered, and fuse_get_req sleeps until it is "
-                + ("(no daemon reads this connection)" if not self.reads else "")
+                "FUSE_INIT has not been answered and fuse_get_req sleeps until it is"
+                + ("; no daemon reads this connection" if not self.reads else "")
             )
         uid, gid, pid = self._creds(args, ctx)
         entry = _Entry(args, "sync", uid, gid, pid)
@@ -832,19 +835,15 @@ class FuseConn:
             self._processing[unique] = entry  # fuse_dev_do_read: onto fpq->processing
         self._emit_request(req)
         reply = self._call_daemon(daemon, req)
-        if reply is None:
+        if isinstance(reply, Reply):
+            self._write(daemon, req, reply)
+        elif reply is None:
             if not entry.finished:
                 entry.why_unanswered = "the daemon read it and never replied"
-            return
-        if reply == "failed":
-            # the daemon crashed on this request: treat it as failing with EIO
-            if self._processing.get(unique) is entry:
-                del self._processing[unique]
-                self._finish(entry, -errno.EIO)
-            return
-        if reply == "exited":
-            return
-        self._write(daemon, req, reply)
+        elif reply == "failed" and self._processing.get(unique) is entry:
+            # simfs rule (no kernel counterpart): a daemon that raised fails its request EIO
+            del self._processing[unique]
+            self._finish(entry, -errno.EIO)
 
     def _call_daemon(
         self, daemon: Daemon, req: Request
