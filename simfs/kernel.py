@@ -92,6 +92,12 @@ class Kernel:
         d.instantiate(inode)
         return Path(self._anon_mount, d)
 
+    def touch_atime(self, path: Path) -> None:
+        """``touch_atime`` for the path walk (following symlinks)."""
+        from simfs.vfs.ops import touch_atime
+
+        touch_atime(self, path)
+
     def touch(self, dentry: Dentry) -> None:
         """A walk referenced ``dentry``; it is released when the syscall returns."""
         self._touched.append(dentry)

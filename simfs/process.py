@@ -184,6 +184,12 @@ def _fspath(path: Any, fn: str, allow_fd: bool = False) -> tuple[str, bool]:
     return p, False
 
 
+def _xattr_name(attribute: Any, fn: str) -> str:
+    """``os``'s conversion of an xattr name (a path-like; NUL -> ValueError)."""
+    name, _ = _fspath(attribute, fn)
+    return name
+
+
 def kstat_to_result(ks: Kstat) -> os.stat_result:
     """Build the ``os.stat_result`` the real ``os.stat`` would return."""
     return os.stat_result(
@@ -323,9 +329,17 @@ class Process:
                     lflags |= LOOKUP_DIRECTORY
                 res = w._lookup_last(dirp, last, type_, trailing, lflags, depth)
                 break
-            # open_last_lookups with O_CREAT: the last component must be a plain name
-            if type_ != LAST_NORM or trailing:
+            # open_last_lookups with O_CREAT: '.'/'..' are walked (do_open then says
+            # EEXIST for O_EXCL, EISDIR otherwise); a trailing slash is EISDIR
+            if type_ != LAST_NORM:
+                res = w._lookup_last(dirp, last, type_, trailing, LOOKUP_FOLLOW, depth)
+                if flags & os.O_EXCL:
+                    raise oserror(errno.EEXIST)
+                break
+            if trailing:
                 raise oserror(errno.EISDIR)
+            if dirp.inode.nlink == 0:
+                raise oserror(errno.ENOENT)  # lookup_open: IS_DEADDIR
             dentry = w.lookup_one(dirp, last, LOOKUP_OPEN | LOOKUP_CREATE)
             if dentry.inode is not None:
                 if flags & os.O_EXCL:
@@ -335,6 +349,7 @@ class Process:
                     if w.total_link_count >= MAXSYMLINKS:
                         raise oserror(errno.ELOOP)
                     w.total_link_count += 1
+                    self.kernel.touch_atime(res)  # pick_link
                     target = w.get_link(res)
                     if target == "":
                         raise oserror(errno.ENOENT)
@@ -374,17 +389,10 @@ class Process:
         else:
             ops.may_open(res, accmode, flags, self.cred)
         if st.S_ISFIFO(inode.mode):
-            flags &= ~os.O_TRUNC
-            acc = flags & os.O_ACCMODE
-            if acc == os.O_WRONLY and flags & O_NONBLOCK:
-                raise oserror(errno.ENXIO)  # fifo_open: no reader
-            if acc != os.O_RDWR and not flags & O_NONBLOCK:
-                from simfs.errors import UsageError
+            from simfs.vfs.pipe import fifo_open
 
-                raise UsageError(
-                    "open of a FIFO without O_NONBLOCK would wait forever for the other end; "
-                    "open it O_RDWR or with O_NONBLOCK in a simulation"
-                )
+            flags &= ~os.O_TRUNC
+            fifo_open(inode, flags)
         if st.S_ISCHR(inode.mode) or st.S_ISBLK(inode.mode):
             raise oserror(errno.ENXIO)  # no device drivers are simulated
         if file is None:
@@ -513,6 +521,8 @@ class Process:
         p, _ = _fspath(path, "truncate")
 
         def do() -> None:
+            if length < 0:
+                raise oserror(errno.EINVAL)  # do_sys_truncate: checked before the walk
             res = self._lookup(p, True)
             inode = res.inode
             if st.S_ISDIR(inode.mode):
@@ -1047,7 +1057,7 @@ class Process:
             as_bytes = False
         else:
             _, as_bytes = _fspath(path, "listdir")
-        names = [e.name for e in self._read_dir(path, "listdir") if e.name not in (".", "..")]
+        names = [e.name for e in self._read_dir(path, "listdir", True) if e.name not in (".", "..")]
         return [os.fsencode(n) for n in names] if as_bytes else names
 
     def scandir(self, path: Any = ".") -> _ScandirIterator:
@@ -1057,7 +1067,7 @@ class Process:
             dirpath = "."
         else:
             dirpath, as_bytes = _fspath(path, "scandir")
-        ents = self._read_dir(path, "scandir")
+        ents = self._read_dir(path, "scandir", True)
         return _ScandirIterator(
             [
                 SimDirEntry(self, dirpath, e.name, e.ino, e.dtype, as_bytes)
@@ -1066,7 +1076,10 @@ class Process:
             ]
         )
 
-    def _read_dir(self, path: Any, fn: str) -> list[Any]:
+    def _read_dir(self, path: Any, fn: str, glibc_eof: bool = False) -> list[Any]:
+        """Open, iterate, close.  ``glibc_eof``: glibc's readdir takes ENOENT from
+        getdents (a removed directory) as end-of-directory, so listdir/scandir see []."""
+
         def do() -> list[Any]:
             if isinstance(path, int) and not isinstance(path, bool):
                 f = self._file(path)
@@ -1078,6 +1091,10 @@ class Process:
             file.refs = 1
             try:
                 return ops.iterate_dir(self.kernel, file, self.cred)
+            except OSError as e:
+                if glibc_eof and e.errno == errno.ENOENT:
+                    return []
+                raise
             finally:
                 ops.filp_close(self.kernel, file)
                 ops.fput(self.kernel, file)
@@ -1087,7 +1104,7 @@ class Process:
     # --- xattrs --------------------------------------------------------------------------------
     def getxattr(self, path: Any, attribute: Any, *, follow_symlinks: bool = True) -> bytes:
         """``os.getxattr``."""
-        name = os.fsdecode(attribute)
+        name = _xattr_name(attribute, "getxattr")
 
         def do() -> bytes:
             res = self._path_or_fd(path, "getxattr", follow_symlinks)
@@ -1105,7 +1122,7 @@ class Process:
         follow_symlinks: bool = True,
     ) -> None:
         """``os.setxattr``."""
-        name = os.fsdecode(attribute)
+        name = _xattr_name(attribute, "setxattr")
         val = bytes(value)
 
         def do() -> None:
@@ -1125,7 +1142,7 @@ class Process:
 
     def removexattr(self, path: Any, attribute: Any, *, follow_symlinks: bool = True) -> None:
         """``os.removexattr``."""
-        name = os.fsdecode(attribute)
+        name = _xattr_name(attribute, "removexattr")
 
         def do() -> None:
             res = self._path_or_fd(path, "removexattr", follow_symlinks)

@@ -61,6 +61,8 @@ class WalkContext(Protocol):
 
     def touch(self, dentry: Dentry) -> None: ...
 
+    def touch_atime(self, path: Path) -> None: ...
+
 
 def encoded_len(name: str) -> int:
     """Length in bytes as the kernel sees it (``os.fsencode``)."""
@@ -219,6 +221,7 @@ class Walker:
             raise oserror(errno.ELOOP)
         self.total_link_count += 1
         may_follow_link(link.inode, dir_path.inode, self.cred)
+        self.ctx.touch_atime(link)  # pick_link: following a link reads it (relatime)
         target = self.get_link(link)
         if target == "":
             raise oserror(errno.ENOENT)

@@ -291,6 +291,13 @@ def vfs_getattr(path: Path, cred: Cred, flags: int = 0) -> Kstat:
     return path.inode.getattr(path, cred, flags)
 
 
+def file_accessed(k: Kernel, file: File) -> None:
+    """``file_accessed``: no atime for O_NOATIME descriptors (FMODE_NOATIME)."""
+    if file.flags & getattr(os, "O_NOATIME", 0o1000000):
+        return
+    touch_atime(k, file.path)
+
+
 def touch_atime(k: Kernel, path: Path) -> None:
     """``touch_atime`` with ``relatime`` (``atime_needs_update``/``relatime_need_update``)."""
     inode = path.dentry.inode
@@ -444,10 +451,11 @@ def fput(k: Kernel, file: File) -> None:
     inode = file.inode
     flock_release(inode, file)
     if not file.is_path:
-        try:
-            inode.release(file)
-        finally:
-            pass
+        if st.S_ISFIFO(inode.mode):
+            from simfs.vfs.pipe import fifo_release
+
+            fifo_release(inode, file)
+        inode.release(file)
     inode.open_count -= 1
     file.path.dentry.pins -= 1
     file.path.mnt.busy_refs -= 1
@@ -471,7 +479,7 @@ def vfs_read(k: Kernel, file: File, size: int, offset: int | None) -> bytes:
     data = file.inode.read(file, pos, size) if size else b""
     if offset is None:
         file.pos = pos + len(data)
-    touch_atime(k, file.path)
+    file_accessed(k, file)
     return data
 
 
@@ -540,10 +548,12 @@ def iterate_dir(k: Kernel, file: File, cred: Cred) -> list[DirEntry]:
     inode = file.inode
     if not st.S_ISDIR(inode.mode):
         raise oserror(errno.ENOTDIR)
+    if inode.nlink == 0:
+        raise oserror(errno.ENOENT)  # IS_DEADDIR: a removed directory lists nothing
     entries = inode.iterate(file, file.pos, cred)
     if entries:
         file.pos = entries[-1].off
-    touch_atime(k, file.path)
+    file_accessed(k, file)
     return entries
 
 
@@ -581,7 +591,8 @@ def vfs_copy_file_range(
         if e.errno not in (errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS):
             raise
     # do_splice_direct fallback: read from the source, write to the target
-    data = fin.inode.read(fin, off_in, length)
+    data = fin.inode.splice_read(fin, off_in, length)
+    file_accessed(k, fin)
     if not data:
         return 0
     file_remove_privs(k, fout, k.current_cred())

@@ -220,13 +220,13 @@ def setattr_prepare(inode: Inode, attr: Iattr, cred: Cred) -> None:
 
 
 def should_remove_suid(inode: Inode, cred: Cred) -> int:
-    """``should_remove_suid``: the ATTR_KILL_* bits a write/truncate must apply."""
+    """``setattr_should_drop_suidgid``: the ATTR_KILL_* bits a write/truncate must apply
+    (suid always; sgid as ``setattr_should_drop_sgid``), unless CAP_FSETID."""
     mode = inode.mode
     kill = 0
     if mode & st.S_ISUID:
         kill = ATTR_KILL_SUID
-    if (mode & st.S_ISGID) and (mode & st.S_IXGRP):
-        kill |= ATTR_KILL_SGID
+    kill |= setattr_should_drop_sgid(inode, cred)
     if kill and not cred.capable(CAP_FSETID) and st.S_ISREG(mode):
         return kill
     return 0
@@ -272,7 +272,13 @@ XATTR_USER_PREFIX = "user."
 
 def xattr_permission(inode: Inode, name: str, mask: int, cred: Cred) -> None:
     """``xattr_permission``: namespace rules, then ``inode_permission``."""
-    if name.startswith((XATTR_SECURITY_PREFIX, XATTR_SYSTEM_PREFIX)):
+    if name.startswith(XATTR_SECURITY_PREFIX):
+        # commoncap (cap_inode_setxattr/removexattr): security.* other than
+        # security.capability needs CAP_SYS_ADMIN to change
+        if mask & MAY_WRITE and name != "security.capability" and not cred.capable(CAP_SYS_ADMIN):
+            raise oserror(errno.EPERM)
+        return
+    if name.startswith(XATTR_SYSTEM_PREFIX):
         return  # decided by the LSM, none here
     if name.startswith(XATTR_TRUSTED_PREFIX):
         if not cred.capable(CAP_SYS_ADMIN):

@@ -127,3 +127,96 @@ class Mapping:
         from simfs.vfs.ops import fput
 
         fput(self.kernel, self.file)
+
+
+class PipeState:
+    """``struct pipe_inode_info`` of a FIFO: buffer and the count of each end."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.readers = 0
+        self.writers = 0
+
+
+def fifo_state(inode: Inode) -> PipeState:
+    state = getattr(inode, "_pipe_state", None)
+    if state is None:
+        state = PipeState()
+        inode._pipe_state = state  # type: ignore[attr-defined]
+    return state
+
+
+def _would_block(what: str) -> Exception:
+    from simfs.errors import UsageError
+
+    return UsageError(
+        f"{what} would wait forever: nothing else runs while a simulated call blocks; "
+        "use O_NONBLOCK (or open the FIFO O_RDWR)"
+    )
+
+
+def fifo_open(inode: Inode, flags: int) -> None:
+    """``fifo_open``: count the ends; a lone non-blocking writer gets ENXIO."""
+    import os
+
+    state = fifo_state(inode)
+    acc = flags & os.O_ACCMODE
+    nonblock = bool(flags & os.O_NONBLOCK)
+    if acc == os.O_RDONLY:
+        if not nonblock and state.writers == 0:
+            raise _would_block("opening a FIFO for reading with no writer")
+        state.readers += 1
+    elif acc == os.O_WRONLY:
+        if state.readers == 0:
+            if nonblock:
+                raise oserror(errno.ENXIO)
+            raise _would_block("opening a FIFO for writing with no reader")
+        state.writers += 1
+    else:
+        state.readers += 1
+        state.writers += 1
+
+
+def fifo_release(inode: Inode, file: File) -> None:
+    """``pipe_release``: drop this description's ends."""
+    import os
+
+    state = fifo_state(inode)
+    acc = file.flags & os.O_ACCMODE
+    if acc in (os.O_RDONLY, os.O_RDWR):
+        state.readers = max(0, state.readers - 1)
+    if acc in (os.O_WRONLY, os.O_RDWR):
+        state.writers = max(0, state.writers - 1)
+
+
+def fifo_read(inode: Inode, file: File, size: int) -> bytes:
+    """``pipe_read``: data, or EOF with no writer, or EAGAIN when non-blocking."""
+    import os
+
+    state = fifo_state(inode)
+    if not state.buffer:
+        if state.writers == 0:
+            return b""
+        if file.flags & os.O_NONBLOCK:
+            raise oserror(errno.EAGAIN)
+        raise _would_block("reading an empty FIFO")
+    data = bytes(state.buffer[:size])
+    del state.buffer[:size]
+    return data
+
+
+def fifo_write(inode: Inode, file: File, data: bytes) -> int:
+    """``pipe_write``: EPIPE with no reader; up to the pipe's capacity."""
+    import os
+
+    state = fifo_state(inode)
+    if state.readers == 0:
+        raise oserror(errno.EPIPE)
+    room = PIPE_BUF_SIZE - len(state.buffer)
+    if room <= 0:
+        if file.flags & os.O_NONBLOCK:
+            raise oserror(errno.EAGAIN)
+        raise _would_block("writing a full FIFO")
+    chunk = data[:room]
+    state.buffer.extend(chunk)
+    return len(chunk)
