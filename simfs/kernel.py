@@ -240,8 +240,13 @@ def _summarize_one(v: Any) -> Any:
         return v[:32] + b"..."
     if isinstance(v, str | int | bytes | float | bool) or v is None:
         return v
-    if isinstance(v, list) and len(v) <= 8:
+    if isinstance(v, list | tuple):
+        if len(v) > 8:
+            return f"[{len(v)} items]"
         return [_summarize_one(x) for x in v]
+    name = getattr(v, "name", None)
+    if isinstance(name, str):
+        return name
     return type(v).__name__
 
 

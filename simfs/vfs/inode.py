@@ -359,7 +359,9 @@ class Inode:
         """``f_op->flock``; default ``locks_lock_file_wait`` on this inode."""
         from simfs.vfs.locks import flock_lock_inode
 
-        flock_lock_inode(self, file, operation)
+        # the lock lives where lock_target says (fuse-bpf: on the backing file)
+        target, tfile = self.lock_target(file)
+        flock_lock_inode(target, tfile, operation)
 
     def lock_target(self, file: File) -> tuple[Inode, File]:
         """Where POSIX/BSD locks really live (fuse-bpf redirects to the lower file)."""

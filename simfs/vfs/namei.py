@@ -170,10 +170,16 @@ class Walker:
         return self.task.cwd
 
     def walk(self, path: str, flags: int) -> Path:
-        """``path_lookupat``: resolve the whole path."""
+        """``path_lookupat``: resolve the whole path (traced as a ``walk`` event)."""
         check_path(path)
         cur = self._start(path)
-        return self._walk_from(cur, path, flags, depth=0)
+        try:
+            res = self._walk_from(cur, path, flags, depth=0)
+        except OSError as e:
+            self.ctx.hooks.emit("walk", path=path, result=errno.errorcode.get(e.errno or 0, "?"))
+            raise
+        self.ctx.hooks.emit("walk", path=path, result="ok")
+        return res
 
     def _walk_from(self, cur: Path, path: str, flags: int, depth: int) -> Path:
         parent, last, type_, trailing = self._link_path_walk(cur, path, depth)
@@ -245,7 +251,14 @@ class Walker:
         """``filename_parentat``: walk to the directory that holds the last component."""
         check_path(path)
         cur = self._start(path)
-        dir_path, last, type_, trailing = self._link_path_walk(cur, path, 0)
+        try:
+            dir_path, last, type_, trailing = self._link_path_walk(cur, path, 0)
+        except OSError as e:
+            self.ctx.hooks.emit(
+                "walk", path=path, parent=True, result=errno.errorcode.get(e.errno or 0, "?")
+            )
+            raise
+        self.ctx.hooks.emit("walk", path=path, parent=True, result="ok")
         return Parent(dir_path, last, type_, trailing)
 
 

@@ -449,7 +449,8 @@ def fput(k: Kernel, file: File) -> None:
         return
     file.released = True
     inode = file.inode
-    flock_release(inode, file)
+    lock_inode, lock_file = inode.lock_target(file) if not file.is_path else (inode, file)
+    flock_release(lock_inode, lock_file)
     if not file.is_path:
         if st.S_ISFIFO(inode.mode):
             from simfs.vfs.pipe import fifo_release
