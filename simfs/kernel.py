@@ -11,6 +11,7 @@ call looked up (``dput``), exactly where Linux would.
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -240,6 +241,8 @@ def _summarize_one(v: Any) -> Any:
         return v[:32] + b"..."
     if isinstance(v, str | int | bytes | float | bool) or v is None:
         return v
+    if isinstance(v, os.stat_result):
+        return f"stat(mode={v.st_mode:o}, ino={v.st_ino}, size={v.st_size}, nlink={v.st_nlink})"
     if isinstance(v, list | tuple):
         if len(v) > 8:
             return f"[{len(v)} items]"

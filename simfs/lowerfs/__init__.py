@@ -63,6 +63,16 @@ NAME_MAX = 255
 _SUPPORTED_XATTR_PREFIXES = ("user.", "trusted.", "security.")
 
 
+class _DirSnapshot:
+    """The entries of a directory as one open file last listed them."""
+
+    __slots__ = ("entries", "key")
+
+    def __init__(self, key: tuple[int, int, int], entries: list[DirEntry]) -> None:
+        self.key = key
+        self.entries = entries
+
+
 class LowerStore(FakeFilesystem):
     """pyfakefs configured as a Linux store, with its process-global state pinned.
 
@@ -624,6 +634,12 @@ class LowerInode(Inode):
         """``dcache_readdir``-like: ``.``, ``..``, then entries newest first (as measured
         on tmpfs here).  Offsets are list positions: ``.`` ends at 1, ``..`` at 2."""
         d = self._dir()
+        # one snapshot per open directory, refreshed at position 0 or when the directory
+        # changed (dcache_readdir keeps a cursor; this keeps each pass O(entries returned))
+        key = (self.mtime_ns, len(d.entries), id(d))
+        cached = file.private if isinstance(file.private, _DirSnapshot) else None
+        if pos > 0 and cached is not None and cached.key == key:
+            return cached.entries[pos:]
         parent = file.path.dentry.d_parent
         pino = parent.inode.ino if parent.inode is not None else self.ino
         if file.path.dentry is file.path.mnt.root and file.path.mnt.parent is not None:
@@ -636,7 +652,8 @@ class LowerInode(Inode):
         ]
         for i, (name, obj) in enumerate(reversed(list(d.entries.items()))):
             entries.append(DirEntry(name, int(obj.st_ino or 0), dtype_of(obj.st_mode), 3 + i))
-        return [e for e in entries if e.off > pos]
+        file.private = _DirSnapshot(key, entries)
+        return entries[pos:] if pos >= 0 else entries
 
     def getattr(self, path: Path, cred: Cred, flags: int) -> Any:
         return self.fillattr()

@@ -477,10 +477,13 @@ def vfs_read(k: Kernel, file: File, size: int, offset: int | None) -> bytes:
     pos = file.pos if offset is None else offset
     if pos < 0:
         raise oserror(errno.EINVAL)
-    data = file.inode.read(file, pos, size) if size else b""
+    # the driver is called even for 0 bytes (generic_read_dir says EISDIR regardless);
+    # filemap_read returns early for 0 bytes, before file_accessed
+    data = file.inode.read(file, pos, size)
     if offset is None:
         file.pos = pos + len(data)
-    file_accessed(k, file)
+    if size:
+        file_accessed(k, file)
     return data
 
 
