@@ -338,7 +338,7 @@ class Process:
                 break
             if trailing:
                 raise oserror(errno.EISDIR)
-            if dirp.inode.nlink == 0:
+            if dirp.inode.dead:
                 raise oserror(errno.ENOENT)  # lookup_open: IS_DEADDIR
             dentry = w.lookup_one(dirp, last, LOOKUP_OPEN | LOOKUP_CREATE)
             if dentry.inode is not None:
@@ -1036,7 +1036,7 @@ class Process:
         parts: list[str] = []
         mnt, d = path.mnt, path.dentry
         if deleted_errno is not None and (
-            d.unhashed or (d.inode is not None and d.inode.nlink == 0)
+            d.unhashed or (d.inode is not None and d.inode.dead)
         ):
             raise oserror(deleted_errno)
         while True:

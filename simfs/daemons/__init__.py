@@ -3,6 +3,9 @@ harness), and a classic passthrough."""
 
 from __future__ import annotations
 
+# --- passthrough daemon (simfs/daemons/passthrough.py): added here by its owner ---------------
+from simfs.daemons.passthrough import Passthrough
+
 # --- scripted daemon (simfs/daemons/scripted.py) ---------------------------------------------
 from simfs.daemons.scripted import (
     Scripted,
@@ -15,9 +18,8 @@ from simfs.daemons.scripted import (
     expect_null,
 )
 
-# --- passthrough daemon (simfs/daemons/passthrough.py): added here by its owner ---------------
-
 __all__ = [
+    "Passthrough",
     "ScriptMismatch",
     "Scripted",
     "Step",

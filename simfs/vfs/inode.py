@@ -210,6 +210,8 @@ class Inode:
     blksize: int
     blocks: int
     generation: int = 0
+    #: S_DEAD: set when the directory is removed (IS_DEADDIR), never from the link count
+    dead: bool = False
 
     def __init__(self, sb: SuperBlock) -> None:
         self.sb = sb

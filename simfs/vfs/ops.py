@@ -162,6 +162,8 @@ def vfs_rmdir(dir_inode: Inode, dentry: Dentry, cred: Cred, mounts: MountTable) 
     if mounts.any_mount_on(dentry):
         raise oserror(errno.EBUSY)
     dir_inode.rmdir(dentry, cred)
+    if dentry.inode is not None:
+        dentry.inode.dead = True  # vfs_rmdir: dont_mount + S_DEAD
     for child in list(dentry.children.values()):
         dcache.d_drop(child)
     d_delete(dentry)
@@ -202,6 +204,8 @@ def vfs_rename(
     if mounts.any_mount_on(old_dentry) or mounts.any_mount_on(new_dentry):
         raise oserror(errno.EBUSY)
     old_dir.rename(old_dentry, new_dir, new_dentry, flags, cred)
+    if target is not None and new_is_dir and not flags & RENAME_EXCHANGE:
+        target.dead = True  # vfs_rename: an overwritten directory is dead
     if flags & RENAME_EXCHANGE:
         dcache.d_exchange(old_dentry, new_dentry)
     else:
@@ -552,7 +556,7 @@ def iterate_dir(k: Kernel, file: File, cred: Cred) -> list[DirEntry]:
     inode = file.inode
     if not st.S_ISDIR(inode.mode):
         raise oserror(errno.ENOTDIR)
-    if inode.nlink == 0:
+    if inode.dead:
         raise oserror(errno.ENOENT)  # IS_DEADDIR: a removed directory lists nothing
     entries = inode.iterate(file, file.pos, cred)
     if entries:
@@ -599,8 +603,8 @@ def vfs_copy_file_range(
     file_accessed(k, fin)
     if not data:
         return 0
-    file_remove_privs(k, fout, k.current_cred())
-    return fout.inode.write(fout, off_out, data)
+    # the target's write path removes privileges itself (file_remove_privs in write_iter)
+    return fout.inode.splice_write(fout, off_out, data)
 
 
 def check_sticky_link_busy(dentry: Dentry) -> bool:

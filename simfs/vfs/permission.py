@@ -105,7 +105,7 @@ def may_create(dir_inode: Inode, child: Dentry, cred: Cred) -> None:
     """``may_create``: positive child -> EEXIST; else write+search on the directory."""
     if child.inode is not None:
         raise oserror(errno.EEXIST)
-    if dir_inode.nlink == 0:
+    if dir_inode.dead:
         raise oserror(errno.ENOENT)  # IS_DEADDIR
     inode_permission(dir_inode, MAY_WRITE | MAY_EXEC, cred)
 
@@ -134,7 +134,7 @@ def may_delete(dir_inode: Inode, victim: Dentry, isdir: bool, cred: Cred) -> Non
             raise oserror(errno.EBUSY)
     elif st.S_ISDIR(inode.mode):
         raise oserror(errno.EISDIR)
-    if dir_inode.nlink == 0:
+    if dir_inode.dead:
         raise oserror(errno.ENOENT)  # IS_DEADDIR
 
 
