@@ -1,0 +1,314 @@
+"""``simfs bench``: how fast the simulator runs, next to pyfakefs on the same machine.
+
+Two tables, measured in one run:
+
+1. **Operations per second** for ``stat``, ``open+read+close``, ``create+unlink`` and
+   ``readdir`` (``listdir`` of a directory of :data:`READDIR_SIZE` entries) through
+
+   - ``pyfakefs``: pyfakefs's own ``FakeOsModule`` (the baseline the simulator stores its
+     lower filesystem in),
+   - ``simfs lower``: the simulated kernel's root filesystem, no mount in between,
+   - ``bind mount``: the same tree through ``k.mount_bind``,
+   - ``FUSE-BPF``: ``k.mount_fuse(root_dir=..., no_daemon=True)``, pure passthrough,
+   - ``classic FUSE``: ``k.mount_fuse(daemon=Passthrough(...))``, every operation a
+     simulated daemon round trip;
+
+   each cell shows ops/s and the time ratio to pyfakefs (``12×`` = twelve times slower).
+2. **Scaling with directory size** (1k, 10k, 100k entries by default): milliseconds per
+   ``listdir`` and microseconds per ``stat`` of one entry, per configuration.
+
+Timings are wall-clock (``time.perf_counter``) and vary between machines and runs; the
+simulated kernel's virtual clock is not involved.  The trace instrument is detached while
+measuring (``k.hooks.remove(k.trace)``), so the numbers are those of an untraced kernel;
+with the trace attached every event is also recorded.  Nothing asserts on these numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from pyfakefs.fake_file import FakeDirectory, FakeFile
+from pyfakefs.fake_filesystem import FakeFilesystem, OSType
+from pyfakefs.fake_os import FakeOsModule
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["OPS", "READDIR_SIZE", "BenchReport", "measure_ops", "measure_scaling", "run"]
+
+#: Entries in the directory the ``readdir`` operation lists.
+READDIR_SIZE = 1000
+#: Directory sizes of the scaling table.
+SIZES = (1_000, 10_000, 100_000)
+QUICK_SIZES = (100, 1_000)
+#: The operations of the first table, in display order.
+OPS = ("stat", "open+read+close", "create+unlink", "readdir")
+#: A scaling measurement is skipped when one ``listdir`` is estimated (linearly, from the
+#: previous size) to take longer than this many seconds.
+MAX_CALL_SECONDS = 5.0
+
+Target = tuple[Any, str]  # (an os-like object, the root path of the tree under test)
+
+
+@dataclass
+class BenchReport:
+    """What :func:`run` measured: ops/s per configuration and operation, and scaling."""
+
+    ops: dict[str, dict[str, float]] = field(default_factory=dict)
+    scaling: dict[int, dict[str, tuple[float, float] | None]] = field(default_factory=dict)
+    readdir_size: int = READDIR_SIZE
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures
+
+
+def _fill(fs: FakeFilesystem, path: str, n: int) -> None:
+    """``n`` empty files in ``path``, through pyfakefs's object layer (fast)."""
+    d = fs.create_dir(path)
+    assert isinstance(d, FakeDirectory)
+    for i in range(n):
+        d.add_entry(FakeFile(f"f{i:06d}", filesystem=fs))
+
+
+def _populate(fs: FakeFilesystem, root: str, dir_sizes: list[int]) -> None:
+    fs.create_file(f"{root}/small/file", contents=b"x" * 100)
+    for n in sorted(set(dir_sizes)):
+        _fill(fs, f"{root}/dir{n}", n)
+
+
+def _pyfakefs(dir_sizes: list[int]) -> Target:
+    fs = FakeFilesystem(path_separator="/")
+    fs.os = OSType.LINUX
+    _populate(fs, "/data", dir_sizes)
+    return FakeOsModule(fs), "/data"
+
+
+def _simfs_targets(dir_sizes: list[int]) -> dict[str, Target]:
+    """One kernel, one lower tree, seen through each kind of mount."""
+    from simfs import Kernel
+
+    k = Kernel()
+    _populate(k.lower, "/data", dir_sizes)
+    for d in ("/bind", "/fusebpf", "/classic"):
+        k.lower.create_dir(d)
+    p = k.spawn()
+    targets: dict[str, Target] = {"simfs lower": (p, "/data")}
+    k.mount_bind("/data", "/bind")
+    targets["bind mount"] = (p, "/bind")
+    try:
+        k.mount_fuse("/fusebpf", root_dir="/data", no_daemon=True)
+        targets["FUSE-BPF"] = (p, "/fusebpf")
+    except (ImportError, NotImplementedError):
+        pass
+    try:
+        from simfs.daemons import Passthrough
+
+        k.mount_fuse("/classic", daemon=Passthrough("/data"))
+        targets["classic FUSE"] = (p, "/classic")
+    except (ImportError, NotImplementedError):
+        pass
+    k.hooks.remove(k.trace)  # measure the untraced kernel
+    return targets
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+
+
+def _rate(fn: Callable[[], object], seconds: float, max_iters: int = 1_000_000) -> float:
+    """Calls per second of ``fn``: repeat until ``seconds`` have passed (at least 3 calls).
+
+    The first call warms caches (dentries, pyfakefs path resolution) and is not counted,
+    unless it alone took longer than ``seconds``: then its time is the answer.
+    """
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    if first > seconds:
+        return 1.0 / first
+    n = 0
+    start = time.perf_counter()
+    elapsed = 0.0
+    while n < 3 or (elapsed < seconds and n < max_iters):
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+    return n / elapsed if elapsed > 0 else float("inf")
+
+
+def _op(name: str, o: Any, root: str, readdir_size: int) -> Callable[[], object]:
+    small = f"{root}/small/file"
+    if name == "stat":
+        return lambda: o.stat(small)
+    if name == "open+read+close":
+
+        def orc() -> None:
+            fd = o.open(small, os.O_RDONLY)
+            o.read(fd, 4096)
+            o.close(fd)
+
+        return orc
+    if name == "create+unlink":
+        tmp = f"{root}/small/tmp"
+
+        def cu() -> None:
+            fd = o.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            o.close(fd)
+            o.unlink(tmp)
+
+        return cu
+    if name == "readdir":
+        big = f"{root}/dir{readdir_size}"
+        return lambda: o.listdir(big)
+    raise ValueError(f"unknown operation {name!r}; one of {OPS}")
+
+
+def measure_ops(
+    targets: dict[str, Target], seconds: float, readdir_size: int = READDIR_SIZE
+) -> dict[str, dict[str, float]]:
+    """ops/s for each configuration and each of :data:`OPS`."""
+    return {
+        label: {op: _rate(_op(op, o, root, readdir_size), seconds) for op in OPS}
+        for label, (o, root) in targets.items()
+    }
+
+
+def measure_scaling(
+    targets: dict[str, Target],
+    sizes: list[int],
+    seconds: float,
+    max_call_seconds: float = MAX_CALL_SECONDS,
+) -> dict[int, dict[str, tuple[float, float] | None]]:
+    """Per size and configuration: (seconds per listdir, seconds per stat of one entry).
+
+    ``None`` marks a measurement skipped because the previous size's ``listdir``, scaled
+    linearly, predicts more than ``max_call_seconds`` for one call.
+    """
+    out: dict[int, dict[str, tuple[float, float] | None]] = {}
+    last: dict[str, tuple[int, float] | None] = {}
+    for n in sorted(sizes):
+        row: dict[str, tuple[float, float] | None] = {}
+        for label, (o, root) in targets.items():
+            prev = last.get(label)
+            if prev is None and label in last:
+                row[label] = None  # an earlier size was already skipped
+                continue
+            if prev is not None and prev[1] * n / prev[0] > max_call_seconds:
+                row[label] = None
+                last[label] = None
+                continue
+            big = f"{root}/dir{n}"
+            entry = f"{big}/f{n // 2:06d}"
+            per_list = 1.0 / _rate(partial(o.listdir, big), seconds, max_iters=50)
+            per_stat = 1.0 / _rate(partial(o.stat, entry), seconds)
+            row[label] = (per_list, per_stat)
+            last[label] = (n, per_list)
+        out[n] = row
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Printing
+
+
+def _ops_table(ops: dict[str, dict[str, float]], readdir_size: int) -> Table:
+    table = Table(
+        title="Operations per second (× = time relative to pyfakefs's FakeOsModule)",
+        header_style="bold",
+        title_justify="left",
+    )
+    table.add_column("operation")
+    for label in ops:
+        table.add_column(label, justify="right")
+    base = ops.get("pyfakefs", {})
+    for op in OPS:
+        cells: list[Text] = []
+        for label, rates in ops.items():
+            r = rates[op]
+            text = Text(f"{r:,.0f}/s")
+            if label != "pyfakefs" and base.get(op):
+                ratio = base[op] / r
+                text.append(f" ({ratio:.1f}×)", style="dim")
+            cells.append(text)
+        name = f"readdir ({readdir_size:,} entries)" if op == "readdir" else op
+        table.add_row(name, *cells)
+    return table
+
+
+def _scaling_table(
+    scaling: dict[int, dict[str, tuple[float, float] | None]], max_call_seconds: float
+) -> Table:
+    table = Table(
+        title="Scaling with directory size: ms per listdir / µs per stat of one entry",
+        header_style="bold",
+        title_justify="left",
+    )
+    table.add_column("entries", justify="right")
+    labels = list(next(iter(scaling.values()), {}))
+    for label in labels:
+        table.add_column(label, justify="right")
+    for n, row in scaling.items():
+        cells: list[Text] = []
+        for label in labels:
+            v = row.get(label)
+            if v is None:
+                cells.append(Text(f"skipped (> {max_call_seconds:g} s)", style="dim"))
+            else:
+                cells.append(Text(f"{v[0] * 1e3:,.1f} ms / {v[1] * 1e6:,.0f} µs"))
+        table.add_row(f"{n:,}", *cells)
+    return table
+
+
+def run(
+    console: Console | None = None,
+    *,
+    quick: bool = False,
+    sizes: list[int] | None = None,
+    seconds: float | None = None,
+    max_call_seconds: float = MAX_CALL_SECONDS,
+) -> BenchReport:
+    """Measure and print both tables; return the numbers.
+
+    Args:
+        console: where to print (a new ``Console`` by default).
+        quick: small directories (:data:`QUICK_SIZES`, readdir of 100) and 0.05 s per
+            measurement, for smoke tests.
+        sizes: directory sizes of the scaling table (default :data:`SIZES`).
+        seconds: time budget of each measurement (default 0.3, quick 0.05).
+        max_call_seconds: skip a scaling cell whose single ``listdir`` is estimated to
+            take longer than this (see :func:`measure_scaling`).
+    """
+    console = console or Console()
+    seconds = seconds if seconds is not None else (0.05 if quick else 0.3)
+    sizes = list(sizes) if sizes else list(QUICK_SIZES if quick else SIZES)
+    readdir_size = 100 if quick else READDIR_SIZE
+    dir_sizes = [*sizes, readdir_size]
+    with console.status("building fixtures…"):
+        targets: dict[str, Target] = {"pyfakefs": _pyfakefs(dir_sizes)}
+        targets.update(_simfs_targets(dir_sizes))
+    report = BenchReport(readdir_size=readdir_size)
+    with console.status("measuring operations…"):
+        report.ops = measure_ops(targets, seconds, readdir_size)
+    console.print(_ops_table(report.ops, readdir_size))
+    with console.status("measuring scaling…"):
+        report.scaling = measure_scaling(targets, sizes, seconds, max_call_seconds)
+    console.print(_scaling_table(report.scaling, max_call_seconds))
+    missing = [c for c in ("FUSE-BPF", "classic FUSE") if c not in targets]
+    if missing:
+        console.print(
+            Text(f"not measured (not available in this build): {', '.join(missing)}", style="dim")
+        )
+    console.print(
+        Text(
+            f"{seconds:g} s per measurement, trace detached; wall-clock numbers vary between "
+            f"runs.  'skipped': one listdir was estimated to take over {max_call_seconds:g} s.",
+            style="dim",
+        )
+    )
+    return report
