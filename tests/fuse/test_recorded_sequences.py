@@ -1,0 +1,125 @@
+"""simfs's classic FUSE sends the requests the real kernel sent, workload by workload.
+
+Every recording of ``tests/fuse_recordings/recordings.json`` is replayed on simfs (see
+``recorded.py``) and its opcode sequence per phase must equal the real one, after the
+intentional differences below are applied to the real sequence.  Each difference is named
+and says why; a recording that needs one not listed fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.fuse import recorded as rec_mod
+
+RECORDINGS = rec_mod.load()
+
+
+def _drop(op: str) -> Callable[[list[str]], list[str]]:
+    return lambda seq: [o for o in seq if o != op]
+
+
+def _double(op: str) -> Callable[[list[str]], list[str]]:
+    def f(seq: list[str]) -> list[str]:
+        out: list[str] = []
+        for o in seq:
+            out.append(o)
+            if o == op:
+                out.append(o)
+        return out
+
+    return f
+
+
+def _chown_killpriv(seq: list[str]) -> list[str]:
+    out = list(seq)
+    i = out.index("SETATTR")
+    if out[i - 2 : i] == ["GETXATTR", "GETATTR"]:
+        del out[i - 2 : i]
+    return out
+
+
+def _create_dp(seq: list[str]) -> list[str]:
+    # real: ... GETATTR(d) GETATTR(d) LOOKUP(new) CREATE GETATTR(new) FLUSH ...
+    out = list(seq)
+    i = out.index("CREATE")
+    assert out[i - 3 : i + 2] == ["GETATTR", "GETATTR", "LOOKUP", "CREATE", "GETATTR"], out
+    out[i - 3 : i + 2] = ["GETATTR", "LOOKUP", "GETATTR", "CREATE"]
+    return out
+
+
+#: name -> (applies to workload ids starting with, transformation of the real sequence, why)
+INTENTIONAL: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]], str]] = {
+    "protocol_7_45_copy_file_range_64": (
+        ("copy_file_range_",),
+        _drop("COPY_FILE_RANGE_64"),
+        "Linux 6.18 (protocol 7.45) tries COPY_FILE_RANGE_64 first and falls back on ENOSYS; "
+        "the modelled ACK protocol 7.33 has only COPY_FILE_RANGE",
+    ),
+    "vfs_xattr_buffer_size": (
+        ("getxattr_", "listxattr_"),
+        lambda seq: _double("LISTXATTR")(_double("GETXATTR")(seq)),
+        "simfs's vfs_getxattr/vfs_listxattr (lead-owned) pass no buffer size, so FUSE asks for "
+        "the size first and then the value; CPython's os.getxattr passes a 128/256-byte buffer "
+        "and the kernel sends one request",
+    ),
+    "vfs_notify_change_killpriv": (
+        ("chown_",),
+        _chown_killpriv,
+        "simfs's notify_change (lead-owned) neither runs security_inode_need_killpriv for "
+        "ATTR_KILL_PRIV (GETXATTR security.capability) nor passes ATTR_KILL_SUID to ->setattr, "
+        "where fuse_setattr refreshes i_mode with GETATTR",
+    ),
+    "vfs_open_create_order": (
+        ("create_cold/zero_dp", "create_warm/zero_dp"),
+        _create_dp,
+        "simfs's path_openat (lead-owned) looks the new name up before may_o_create and skips "
+        "may_open for a created file; Linux runs may_o_create (GETATTR of the directory) before "
+        "the lookup and may_open(acc_mode 0) after CREATE (GETATTR of the new file)",
+    ),
+}
+
+
+def expected(rec: dict[str, Any], phase: str) -> tuple[list[str], list[str]]:
+    seq = rec_mod.recorded(rec, phase)
+    used: list[str] = []
+    for name, (prefixes, fn, _why) in INTENTIONAL.items():
+        if rec["id"].startswith(prefixes) and seq:
+            new = fn(seq)
+            if new != seq:
+                used.append(name)
+            seq = new
+    return seq, used
+
+
+@pytest.mark.skipif(not RECORDINGS, reason="no recordings.json")
+@pytest.mark.parametrize("rec", RECORDINGS, ids=[r["id"] for r in RECORDINGS])
+def test_recorded_sequence(rec: dict[str, Any]) -> None:
+    sim = rec_mod.simulate(rec)
+    for phase in ("setup", "measured"):
+        want, _ = expected(rec, phase)
+        assert sim[phase] == want, (
+            f"{rec['id']} {phase}: real {rec_mod.recorded(rec, phase)} -> "
+            f"expected {want}, simfs {sim[phase]}"
+        )
+
+
+@pytest.mark.skipif(not RECORDINGS, reason="no recordings.json")
+def test_every_intentional_difference_is_used() -> None:
+    """A listed difference that no recording needs any more must be removed."""
+    used: set[str] = set()
+    for rec in RECORDINGS:
+        for phase in ("setup", "measured"):
+            used.update(expected(rec, phase)[1])
+    assert used == set(INTENTIONAL)
+
+
+@pytest.mark.skipif(not RECORDINGS, reason="no recordings.json")
+def test_comparison_can_fail() -> None:
+    """Replaying with a different configuration is noticed (zero timeouts vs long)."""
+    long_rec = next(r for r in RECORDINGS if r["id"] == "stat_warm/long")
+    zero_rec = next(r for r in RECORDINGS if r["id"] == "stat_warm/zero")
+    assert rec_mod.simulate(long_rec)["measured"] != rec_mod.recorded(zero_rec, "measured")
