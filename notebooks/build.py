@@ -40,7 +40,11 @@ def parse_percent(text: str) -> list[tuple[str, str]]:
 
 def to_notebook(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     for kind, source in cells:
         if kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(source))
@@ -56,7 +60,9 @@ def sources() -> list[Path]:
 def build(src: Path, execute: bool = True) -> Path:
     nb = to_notebook(parse_percent(src.read_text()))
     if execute:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+        ).execute()
     out = HERE / (src.stem + ".ipynb")
     nbformat.write(nb, out)
     return out
