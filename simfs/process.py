@@ -43,8 +43,10 @@ from simfs.vfs.namei import (
     LAST_NORM,
     LOOKUP_CREATE,
     LOOKUP_DIRECTORY,
+    LOOKUP_EXCL,
     LOOKUP_FOLLOW,
     LOOKUP_OPEN,
+    LOOKUP_RENAME_TARGET,
     MAXSYMLINKS,
     Walker,
     check_path,
@@ -340,7 +342,18 @@ class Process:
                 raise oserror(errno.EISDIR)
             if dirp.inode.dead:
                 raise oserror(errno.ENOENT)  # lookup_open: IS_DEADDIR
-            dentry = w.lookup_one(dirp, last, LOOKUP_OPEN | LOOKUP_CREATE)
+            lflags = LOOKUP_OPEN | LOOKUP_CREATE | (LOOKUP_EXCL if flags & os.O_EXCL else 0)
+            dentry = w.lookup_cached(dirp, last, lflags)
+            create_error: OSError | None = None
+            if dentry is None or dentry.inode is None:
+                # lookup_open: may_o_create runs before the lookup; its error only counts
+                # if the name turns out not to exist
+                try:
+                    inode_permission(dirp.inode, MAY_WRITE | MAY_EXEC, self.cred)
+                except OSError as e:
+                    create_error = e
+                if dentry is None:
+                    dentry = w.lookup_fresh(dirp, last, lflags)
             if dentry.inode is not None:
                 if flags & os.O_EXCL:
                     raise oserror(errno.EEXIST)
@@ -358,9 +371,10 @@ class Process:
                     dirp, last, type_, trailing = w._link_path_walk(base, target, depth)
                     continue
                 break
-            # may_o_create, then create (atomically with the open where the fs can)
+            # create (atomically with the open where the fs can)
+            if create_error is not None:
+                raise create_error
             dir_inode = dirp.inode
-            inode_permission(dir_inode, MAY_WRITE | MAY_EXEC, self.cred)
             cmode = vfs_prepare_mode(dir_inode, mode, S_IALLUGO, st.S_IFREG, self._umask, self.cred)
             res = Path(dirp.mnt, dentry)
             pending = File(path=res, inode=dir_inode, flags=flags, fmode=ops.open_fmode(flags))
@@ -384,10 +398,9 @@ class Process:
             return ops.open_path_file(res, flags)
         accmode = ops.acc_mode(flags)
         if created:
-            accmode = 0
+            accmode = 0  # do_open: FMODE_CREATED -> no permission bits, no truncate
             flags &= ~os.O_TRUNC
-        else:
-            ops.may_open(res, accmode, flags, self.cred)
+        ops.may_open(res, accmode, flags, self.cred)
         if st.S_ISFIFO(inode.mode):
             from simfs.vfs.pipe import fifo_open
 
@@ -770,7 +783,7 @@ class Process:
         w, parent, last, type_, trailing = self._parent(path, dir_fd)
         if type_ != LAST_NORM:
             raise oserror(errno.EEXIST)
-        dentry = w.lookup_one(parent, last, LOOKUP_CREATE)
+        dentry = w.lookup_one(parent, last, LOOKUP_CREATE | LOOKUP_EXCL)
         if dentry.inode is not None:
             raise oserror(errno.EEXIST)
         if trailing and not want_dir:
@@ -874,7 +887,7 @@ class Process:
                 raise oserror(errno.EEXIST)
             if old.mnt is not parent.mnt:
                 raise oserror(errno.EXDEV)
-            dentry = w.lookup_one(parent, last, LOOKUP_CREATE)
+            dentry = w.lookup_one(parent, last, LOOKUP_CREATE | LOOKUP_EXCL)
             if dentry.inode is not None:
                 raise oserror(errno.EEXIST)
             if trailing:
@@ -968,7 +981,8 @@ class Process:
             old = w1.lookup_one(opar, olast, 0)
             if old.inode is None:
                 raise oserror(errno.ENOENT)
-            new = w2.lookup_one(npar, nlast, 0)
+            target_flags = 0 if flags & RENAME_EXCHANGE else LOOKUP_RENAME_TARGET
+            new = w2.lookup_one(npar, nlast, target_flags)
             if flags & RENAME_NOREPLACE and new.inode is not None:
                 raise oserror(errno.EEXIST)
             if flags & RENAME_EXCHANGE:
@@ -1090,6 +1104,9 @@ class Process:
                 file = self._do_open(p, os.O_RDONLY | O_DIRECTORY, 0, None)
             file.refs = 1
             try:
+                # glibc opendir: open(O_DIRECTORY) then fstat (for the buffer size); a stale
+                # FUSE directory answers that fstat with GETATTR
+                ops.vfs_getattr(file.path, self.cred)
                 return ops.iterate_dir(self.kernel, file, self.cred)
             except OSError as e:
                 if glibc_eof and e.errno == errno.ENOENT:
@@ -1106,11 +1123,17 @@ class Process:
         """``os.getxattr``."""
         name = _xattr_name(attribute, "getxattr")
 
-        def do() -> bytes:
+        def do(size: int) -> bytes:
             res = self._path_or_fd(path, "getxattr", follow_symlinks)
-            return ops.vfs_getxattr(res.dentry, name, self.cred)
+            return ops.vfs_getxattr(res.dentry, name, self.cred, size)
 
-        return self._sys("getxattr", do, path, name)
+        # CPython's os.getxattr: a 128-byte buffer, then XATTR_SIZE_MAX on ERANGE
+        try:
+            return self._sys("getxattr", lambda: do(128), path, name)
+        except OSError as e:
+            if e.errno != errno.ERANGE:
+                raise
+        return self._sys("getxattr", lambda: do(ops.XATTR_SIZE_MAX), path, name)
 
     def setxattr(
         self,
@@ -1134,11 +1157,17 @@ class Process:
     def listxattr(self, path: Any = None, *, follow_symlinks: bool = True) -> list[str]:
         """``os.listxattr``."""
 
-        def do() -> list[str]:
+        def do(size: int) -> list[str]:
             res = self._path_or_fd("." if path is None else path, "listxattr", follow_symlinks)
-            return ops.vfs_listxattr(res.dentry, self.cred)
+            return ops.vfs_listxattr(res.dentry, self.cred, size)
 
-        return self._sys("listxattr", do, path)
+        # CPython's os.listxattr: a 256-byte buffer, then XATTR_LIST_MAX on ERANGE
+        try:
+            return self._sys("listxattr", lambda: do(256), path)
+        except OSError as e:
+            if e.errno != errno.ERANGE:
+                raise
+        return self._sys("listxattr", lambda: do(ops.XATTR_LIST_MAX), path)
 
     def removexattr(self, path: Any, attribute: Any, *, follow_symlinks: bool = True) -> None:
         """``os.removexattr``."""

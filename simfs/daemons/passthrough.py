@@ -14,7 +14,8 @@ COPY_FILE_RANGE and LSEEK, and answers ENOSYS to what passthrough_ll does not im
 
 Differences from passthrough_ll, all switchable: besides its ``O_PATH`` descriptor (used
 for GETATTR, so an unlinked open file still answers), a node is reached by its last known
-path (updated on RENAME), since the simulated kernel has no ``/proc/self/fd`` to reopen it; ``xattr`` is on by default (passthrough_ll needs ``-o xattr``);
+path (updated on RENAME), since the simulated kernel has no ``/proc/self/fd`` to reopen
+it; ``xattr`` is on by default (passthrough_ll needs ``-o xattr``);
 RENAME2 flags and FALLOCATE modes are served (``rename_flags``; passthrough_ll answers
 EINVAL / EOPNOTSUPP); ``flush=False`` answers FLUSH with ENOSYS (the recordings'
 ``passthrough_ll_noflush`` build); ``negative_timeout`` replies nodeid 0 for a missing
@@ -321,7 +322,11 @@ class Passthrough(Daemon):
         node = self._node(req.nodeid)
         s = self.proc.fstat(node.fd) if node.fd >= 0 else self.proc.lstat(self._path(req.nodeid))
         return Reply(
-            uapi.FuseAttrOut(attr_valid=self.attr_timeout[0], attr_valid_nsec=self.attr_timeout[1], attr=stat_to_attr(s))
+            uapi.FuseAttrOut(
+                attr_valid=self.attr_timeout[0],
+                attr_valid_nsec=self.attr_timeout[1],
+                attr=stat_to_attr(s),
+            )
         )
 
     def setattr(self, req: Request) -> Reply:

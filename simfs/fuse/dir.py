@@ -36,6 +36,7 @@ from simfs.fuse.inode import (
     FuseSuperBlock,
     fc_default_permissions,
     fuse_dentry,
+    fuse_dentry_settime,
     fuse_invalid_attr,
     invalid_nodeid,
 )
@@ -111,12 +112,12 @@ def entry_attr_valid(sb: FuseSuperBlock, o: uapi.FuseEntryOut) -> int:
 
 def change_entry_timeout(sb: FuseSuperBlock, dentry: Dentry, o: uapi.FuseEntryOut) -> None:
     """``fuse_change_entry_timeout``."""
-    fuse_dentry(dentry).time = sb.time_to_expiry(o.entry_valid, o.entry_valid_nsec)
+    fuse_dentry_settime(dentry, sb.time_to_expiry(o.entry_valid, o.entry_valid_nsec))
 
 
 def invalidate_entry_cache(dentry: Dentry) -> None:
     """``fuse_invalidate_entry_cache``: the entry time becomes 0 (always expired)."""
-    fuse_dentry(dentry).time = 0
+    fuse_dentry_settime(dentry, 0)
 
 
 def dir_changed(dir: FuseInode) -> None:

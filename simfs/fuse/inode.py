@@ -97,6 +97,18 @@ class FuseDentry:
     time: int = 0
     backing_path: Any = None
     bpf: Any = None
+    #: DCACHE_OP_DELETE: set by d_set_d_op (fuse_dentry_operations has d_delete), cleared by
+    #: the first fuse_dentry_settime() unless the time is 0 on a delete_stale connection.
+    #: FUSE-BPF lookups never call settime, so their dentries die at the last dput.
+    op_delete: bool = True
+
+
+def fuse_dentry_settime(d: Dentry, time: int, delete_stale: bool = False) -> None:
+    """``fuse_dentry_settime``: store the entry time and drop DCACHE_OP_DELETE unless
+    ``!time && fc->delete_stale`` (virtiofs), so a classic dentry stays cached when unused."""
+    fd = fuse_dentry(d)
+    fd.op_delete = time == 0 and delete_stale
+    fd.time = time
 
 
 def fuse_dentry(d: Dentry) -> FuseDentry:
@@ -172,8 +184,10 @@ class FuseSuperBlock(SuperBlock):
         return fuse_dentry_revalidate(self, dentry, cred, flags)
 
     def d_delete(self, dentry: Dentry) -> bool:
-        """``fuse_dentry_delete``: drop an unused dentry once its entry time passed."""
-        return self.expired(fuse_dentry(dentry).time)
+        """``dput``/``retain_dentry``: ``fuse_dentry_delete`` (entry time passed) is only
+        consulted while DCACHE_OP_DELETE is set (see :func:`fuse_dentry_settime`)."""
+        fd = fuse_dentry(dentry)
+        return fd.op_delete and self.expired(fd.time)
 
     # -- super_operations -----------------------------------------------------------
     def statfs(self, dentry: Dentry, cred: Cred) -> StatFs:
@@ -182,17 +196,12 @@ class FuseSuperBlock(SuperBlock):
         return fuse_statfs(self, dentry, cred)
 
     def evict_inode(self, inode: Inode) -> None:
-        """``iput_final``: ``generic_drop_inode`` keeps a linked, hashed inode in the
-        inode cache; otherwise ``fuse_evict_inode`` queues FORGET(nodeid, nlookup) while
-        the superblock is active (never at unmount, never for nodeid 0)."""
+        """``iput_final``: fuse's ``drop_inode`` is ``generic_delete_inode`` (6.18:
+        ``inode_just_drop``), so the last reference evicts at once, and
+        ``fuse_evict_inode`` queues FORGET(nodeid, nlookup) while the superblock is active
+        (never at unmount, never for nodeid 0).  Unused classic inodes stay alive only
+        through their cached dentries (see :func:`fuse_dentry_settime`)."""
         assert isinstance(inode, FuseInode)
-        if (
-            self.icache.get(inode.nodeid) is inode
-            and inode.nlink > 0
-            and not inode.bad
-            and self.active
-        ):
-            return  # generic_drop_inode: i_nlink and hashed -> stays on the LRU
         if self.icache.get(inode.nodeid) is inode:
             del self.icache[inode.nodeid]
         if inode.evicted:

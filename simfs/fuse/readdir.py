@@ -28,7 +28,7 @@ from simfs.fuse.dev import FuseArgs
 from simfs.fuse.inode import (
     FuseFile,
     FuseInode,
-    fuse_dentry,
+    fuse_dentry_settime,
     fuse_file,
     fuse_invalid_attr,
     invalid_nodeid,
@@ -124,8 +124,8 @@ def _direntplus_link(
     assert inode is not None
     if fm.conn.readdirplus_auto:
         inode.state.add("init_rdplus")
-    fuse_dentry(d).time = sb.time_to_expiry(o.entry_valid, o.entry_valid_nsec)
-    sb.kernel.touch(d)  # dput: an expired entry is dropped when the call returns
+    fuse_dentry_settime(d, sb.time_to_expiry(o.entry_valid, o.entry_valid_nsec))
+    sb.kernel.touch(d)  # dput when the call returns (kept: settime cleared DCACHE_OP_DELETE)
 
 
 def _readdir_uncached(

@@ -29,6 +29,7 @@ from simfs.vfs.inode import (
     ATTR_ATIME,
     ATTR_CTIME,
     ATTR_GID,
+    ATTR_KILL_PRIV,
     ATTR_MODE,
     ATTR_MTIME,
     ATTR_SIZE,
@@ -456,6 +457,9 @@ class LowerInode(Inode):
     def setattr(self, dentry: Dentry, attr: Iattr, cred: Cred) -> None:
         """``shmem_setattr``: ``setattr_prepare``, size change, then ``setattr_copy``."""
         setattr_prepare(self, attr, cred)
+        if attr.valid & ATTR_KILL_PRIV:
+            # setattr_prepare -> security_inode_killpriv (cap_inode_killpriv)
+            self.obj.xattr.pop("security.capability", None)
         # shmem_setattr: a size request on a regular file moves mtime and ctime even when
         # the size stays the same (measured on 6.18 tmpfs: truncate(f, len(f)) does)
         if attr.valid & ATTR_SIZE and st.S_ISREG(self.mode) and attr.size != self.size:

@@ -133,17 +133,29 @@ class Walker:
 
         Returns the dentry, possibly negative.  Does not cross mounts.
         """
+        d = self.lookup_cached(parent, name, flags)
+        if d is not None:
+            return d
+        return self.lookup_fresh(parent, name, flags)
+
+    def lookup_cached(self, parent: Path, name: str, flags: int = 0) -> Dentry | None:
+        """``lookup_fast``: the cached child if ``d_revalidate`` keeps it, else None
+        (an invalid entry is dropped: ``d_invalidate``)."""
+        d = dcache.d_lookup(parent.dentry, name)
+        if d is None:
+            return None
+        if d.sb.d_revalidate(d, self.cred, flags):
+            self.ctx.touch(d)
+            return d
+        dcache.d_drop(d)
+        if d.pins == 0 and not d.children:
+            dcache.iput_alias(d)
+        return None
+
+    def lookup_fresh(self, parent: Path, name: str, flags: int = 0) -> Dentry:
+        """``lookup_slow``: allocate the dentry and ask the filesystem's ``lookup``."""
         dir_dentry = parent.dentry
         dir_inode = parent.inode
-        d = dcache.d_lookup(dir_dentry, name)
-        if d is not None:
-            if d.sb.d_revalidate(d, self.cred, flags):
-                self.ctx.touch(d)
-                return d
-            # d_invalidate: drop it and look the name up afresh
-            dcache.d_drop(d)
-            if d.pins == 0 and not d.children:
-                dcache.iput_alias(d)
         if not st.S_ISDIR(dir_inode.mode):
             raise oserror(errno.ENOTDIR)
         d = dcache.d_alloc(dir_dentry, name)

@@ -237,6 +237,8 @@ def notify_change(k: Kernel, dentry: Dentry, attr: Iattr, cred: Cred) -> None:
         attr.atime_ns = now
     if not (valid & ATTR_MTIME_SET):
         attr.mtime_ns = now
+    if valid & ATTR_KILL_PRIV and not security_inode_need_killpriv(inode, dentry, cred):
+        valid &= ~ATTR_KILL_PRIV  # security_inode_need_killpriv: nothing to remove
     if valid & ATTR_KILL_SUID and inode.mode & st.S_ISUID:
         valid |= ATTR_MODE
         attr.mode = inode.mode & ~st.S_ISUID
@@ -245,8 +247,10 @@ def notify_change(k: Kernel, dentry: Dentry, attr: Iattr, cred: Cred) -> None:
             valid |= ATTR_MODE
             attr.mode = inode.mode
         attr.mode &= ~st.S_ISGID
-    attr.valid = valid & ~(ATTR_KILL_SUID | ATTR_KILL_SGID | ATTR_KILL_PRIV)
-    if not attr.valid & ~(ATTR_FORCE | ATTR_OPEN | ATTR_TOUCH):
+    # ATTR_KILL_S*ID stay set: ->setattr may reinterpret the mode change (fuse_setattr
+    # refreshes i_mode with GETATTR and recomputes it)
+    attr.valid = valid
+    if not valid & ~(ATTR_FORCE | ATTR_OPEN | ATTR_TOUCH | ATTR_KILL_SUID | ATTR_KILL_SGID):
         return
     inode.setattr(dentry, attr, cred)
 
@@ -265,12 +269,13 @@ def file_remove_privs(k: Kernel, file: File, cred: Cred) -> None:
 
 
 def security_inode_need_killpriv(inode: Inode, dentry: Dentry, cred: Cred) -> bool:
-    """``cap_inode_need_killpriv``: does the file carry ``security.capability``?"""
+    """``cap_inode_need_killpriv``: ``__vfs_getxattr(XATTR_NAME_CAPS, NULL, 0) > 0`` —
+    a size probe; an absent or empty ``security.capability`` needs nothing removed."""
     try:
-        inode.getxattr(dentry, "security.capability", 0, cred)
+        value = inode.getxattr(dentry, "security.capability", 0, cred)
     except OSError:
         return False
-    return True
+    return len(value) > 0
 
 
 def do_truncate(
@@ -282,6 +287,7 @@ def do_truncate(
     inode = dentry.inode
     assert inode is not None
     attr = Iattr(valid=ATTR_SIZE | time_attrs, size=length, file=file)
+    # dentry_needs_remove_privs
     kill = should_remove_suid(inode, cred)
     if security_inode_need_killpriv(inode, dentry, cred):
         kill |= ATTR_KILL_PRIV
@@ -322,13 +328,17 @@ def _check_xattr_name(name: str) -> None:
         raise oserror(errno.ERANGE)
 
 
-def vfs_getxattr(dentry: Dentry, name: str, cred: Cred) -> bytes:
-    """``vfs_getxattr``."""
+def vfs_getxattr(dentry: Dentry, name: str, cred: Cred, size: int = 0) -> bytes:
+    """``vfs_getxattr`` with the caller's buffer ``size`` (0: just the size; a value
+    longer than a non-zero ``size`` -> ERANGE)."""
     _check_xattr_name(name)
     inode = dentry.inode
     assert inode is not None
     xattr_permission(inode, name, MAY_READ, cred)
-    return inode.getxattr(dentry, name, 0, cred)
+    value = inode.getxattr(dentry, name, size, cred)
+    if size and len(value) > size:
+        raise oserror(errno.ERANGE)
+    return value
 
 
 def vfs_setxattr(dentry: Dentry, name: str, value: bytes, flags: int, cred: Cred) -> None:
@@ -344,11 +354,14 @@ def vfs_setxattr(dentry: Dentry, name: str, value: bytes, flags: int, cred: Cred
     inode.setxattr(dentry, name, value, flags, cred)
 
 
-def vfs_listxattr(dentry: Dentry, cred: Cred) -> list[str]:
-    """``vfs_listxattr``."""
+def vfs_listxattr(dentry: Dentry, cred: Cred, size: int = 0) -> list[str]:
+    """``vfs_listxattr``: names (NUL-separated on the wire) must fit a non-zero ``size``."""
     inode = dentry.inode
     assert inode is not None
-    return inode.listxattr(dentry, 0, cred)
+    names = inode.listxattr(dentry, size, cred)
+    if size and sum(len(n.encode("utf-8", "surrogateescape")) + 1 for n in names) > size:
+        raise oserror(errno.ERANGE)
+    return names
 
 
 def vfs_removexattr(dentry: Dentry, name: str, cred: Cred) -> None:

@@ -22,35 +22,6 @@ def _drop(op: str) -> Callable[[list[str]], list[str]]:
     return lambda seq: [o for o in seq if o != op]
 
 
-def _double(op: str) -> Callable[[list[str]], list[str]]:
-    def f(seq: list[str]) -> list[str]:
-        out: list[str] = []
-        for o in seq:
-            out.append(o)
-            if o == op:
-                out.append(o)
-        return out
-
-    return f
-
-
-def _chown_killpriv(seq: list[str]) -> list[str]:
-    out = list(seq)
-    i = out.index("SETATTR")
-    if out[i - 2 : i] == ["GETXATTR", "GETATTR"]:
-        del out[i - 2 : i]
-    return out
-
-
-def _create_dp(seq: list[str]) -> list[str]:
-    # real: ... GETATTR(d) GETATTR(d) LOOKUP(new) CREATE GETATTR(new) FLUSH ...
-    out = list(seq)
-    i = out.index("CREATE")
-    assert out[i - 3 : i + 2] == ["GETATTR", "GETATTR", "LOOKUP", "CREATE", "GETATTR"], out
-    out[i - 3 : i + 2] = ["GETATTR", "LOOKUP", "GETATTR", "CREATE"]
-    return out
-
-
 #: name -> (applies to workload ids starting with, transformation of the real sequence, why)
 INTENTIONAL: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]], str]] = {
     "protocol_7_45_copy_file_range_64": (
@@ -58,27 +29,6 @@ INTENTIONAL: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]], 
         _drop("COPY_FILE_RANGE_64"),
         "Linux 6.18 (protocol 7.45) tries COPY_FILE_RANGE_64 first and falls back on ENOSYS; "
         "the modelled ACK protocol 7.33 has only COPY_FILE_RANGE",
-    ),
-    "vfs_xattr_buffer_size": (
-        ("getxattr_", "listxattr_"),
-        lambda seq: _double("LISTXATTR")(_double("GETXATTR")(seq)),
-        "simfs's vfs_getxattr/vfs_listxattr (lead-owned) pass no buffer size, so FUSE asks for "
-        "the size first and then the value; CPython's os.getxattr passes a 128/256-byte buffer "
-        "and the kernel sends one request",
-    ),
-    "vfs_notify_change_killpriv": (
-        ("chown_",),
-        _chown_killpriv,
-        "simfs's notify_change (lead-owned) neither runs security_inode_need_killpriv for "
-        "ATTR_KILL_PRIV (GETXATTR security.capability) nor passes ATTR_KILL_SUID to ->setattr, "
-        "where fuse_setattr refreshes i_mode with GETATTR",
-    ),
-    "vfs_open_create_order": (
-        ("create_cold/zero_dp", "create_warm/zero_dp"),
-        _create_dp,
-        "simfs's path_openat (lead-owned) looks the new name up before may_o_create and skips "
-        "may_open for a created file; Linux runs may_o_create (GETATTR of the directory) before "
-        "the lookup and may_open(acc_mode 0) after CREATE (GETATTR of the new file)",
     ),
 }
 

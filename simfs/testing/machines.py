@@ -1,0 +1,782 @@
+"""Hypothesis state machines over simulated kernels, ready to point at your own mount.
+
+Every machine is a :class:`~hypothesis.stateful.RuleBasedStateMachine` whose rules are
+system calls named and shaped like the ``os`` functions they run (``open``, ``rename``,
+``getxattr``...), made by one of three processes (``root``, ``alice`` uid 1000, ``bob``
+uid 1001 in alice's group; see :data:`~simfs.testing.calls.PROCESSES`) whose cwd is the
+mount point ``/m``.  Paths come from :func:`~simfs.testing.strategies.path_vocabulary`;
+open descriptors live in the ``fds`` bundle.  Each step is recorded with ``note()``, so a
+failure prints the calls as hypothesis' replayable rule list *and* as ``os`` calls::
+
+    state = BindEquivalence()
+    state.setup(tree=LowerTree((File('a', 0o644, data=b'hello'),)))
+    state.rename(proc='alice', src='a', dst='b/')
+    ...
+    alice: os.rename('a', 'b/') -> reference ('err', 'ENOTDIR') / under test ('ok', None)
+
+The factories:
+
+:func:`equivalence_machine`
+    the same calls on a bind mount and on the mount under test; results, errno, data,
+    stat (see :mod:`simfs.testing.calls` for what is compared), listings and the lower
+    tree must agree.
+:func:`hiding_machine`
+    noninterference for a hiding filter: two kernels whose lower trees differ only in
+    *which* hidden names exist; nothing a process can observe may differ.
+:func:`readonly_machine`
+    the lower tree (contents, metadata, mtime and ctime) never changes.
+:func:`errno_translation_machine`
+    a filter that translates errors changes nothing but the errno, and only as declared.
+:func:`random_program_machine`
+    hypothesis-generated decision tables as programs: no crash, and a negative prefilter
+    return means no lower change and no daemon request for that operation.
+
+A mount factory is any ``Callable[[Kernel, str, str], object]`` called as
+``factory(kernel, lower_dir, mountpoint)``; :mod:`simfs.testing.filters` has the shipped
+ones (bind, pure passthrough, programs, daemons).
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import note
+from hypothesis import strategies as hst
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    multiple,
+    rule,
+)
+
+from simfs.kernel import Kernel
+from simfs.testing.calls import (
+    DEFAULT_STAT_FIELDS,
+    PROCESSES,
+    Observer,
+    Outcome,
+    execute,
+    render_call,
+)
+from simfs.testing.snapshot import diff_snapshots, snapshot_lower
+from simfs.testing.strategies import (
+    LOWER_DIR,
+    MOUNTPOINT,
+    NAMES,
+    SYMLINK_TARGETS,
+    XATTR_NAMES,
+    XATTR_VALUES,
+    LowerTree,
+    lower_trees,
+    open_flags,
+    paths,
+)
+
+__all__ = [
+    "Divergence",
+    "FdPair",
+    "MountFactory",
+    "Side",
+    "SyscallMachine",
+    "equivalence_machine",
+    "errno_translation_machine",
+    "hiding_machine",
+    "random_program_machine",
+    "readonly_machine",
+]
+
+#: ``factory(kernel, lower_dir, mountpoint)`` mounts something at ``mountpoint``.
+MountFactory = Callable[[Kernel, str, str], object]
+#: ``allow(op, args, reference_outcome, test_outcome) -> reason or None``.
+Allowance = Callable[[str, tuple[Any, ...], Outcome, Outcome], "str | None"]
+
+
+def fuse_differences(op: str, args: tuple[Any, ...], ref: Outcome, test: Outcome) -> str | None:
+    """Differences every FUSE mount has from a bind mount of tmpfs, by design:
+
+    - ``lseek`` on a directory with SEEK_END/SEEK_DATA/SEEK_HOLE: FUSE directories use
+      ``generic_file_llseek`` (SEEK_END is i_size + offset), tmpfs's
+      ``dcache_dir_lseek`` accepts only SEEK_SET/SEEK_CUR (EINVAL).
+    """
+    on_dir = op == "lseek" and bool(args) and isinstance(args[0], FdPair) and args[0].kind == "dir"
+    seek = args[-1] in ("SEEK_END", "SEEK_DATA", "SEEK_HOLE") if args else False
+    if on_dir and seek and ref == ("err", "EINVAL"):
+        return "FUSE directories seek with generic_file_llseek; tmpfs's only SEEK_SET/SEEK_CUR"
+    return None
+
+
+def ack_differences(op: str, args: tuple[Any, ...], ref: Outcome, test: Outcome) -> str | None:
+    """The differences between ACK fuse-bpf (``quirks=True``, the default) and a bind
+    mount that the kernel has by design; every other difference fails.  Those of
+    :func:`fuse_differences`, and:
+
+    - a path component longer than NAME_MAX: the lower lookup fails ENAMETOOLONG
+      before a lower path is stored, and ``fuse_lookup_finalize`` reports ENOENT
+      (spec §3.6 B; FUSE itself only rejects names over FUSE_NAME_MAX = 1024).
+    """
+    reason = fuse_differences(op, args, ref, test)
+    if reason:
+        return reason
+    paths = [a for a in args if isinstance(a, str)]
+    too_long = any(len(c.encode()) > 255 for p in paths for c in p.split("/"))
+    if ref == ("err", "ENAMETOOLONG") and test == ("err", "ENOENT") and too_long:
+        return "ACK lookup_finalize: ENAMETOOLONG from the lower lookup becomes ENOENT"
+    return None
+
+
+class Divergence(AssertionError):
+    """A property of a machine was violated; the message says which call and how."""
+
+
+@dataclass
+class Side:
+    """One simulated machine in a comparison: kernel, processes, observer."""
+
+    label: str
+    kernel: Kernel
+    procs: dict[str, Any]
+    observer: Observer
+    mount: object = None
+    #: per process: "ok", or the errno of its chdir into the mount point
+    cwd: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FdPair:
+    """An open descriptor: its owner and its number on every side."""
+
+    proc: str
+    fds: tuple[int, ...]
+    kind: str = "?"  # file type on the first side ("dir", "reg", ...), for allowances
+
+    def __repr__(self) -> str:
+        same = len(set(self.fds)) == 1
+        return f"FdPair({self.proc!r}, {self.fds[0] if same else self.fds})"
+
+
+def build_side(
+    label: str,
+    tree: LowerTree,
+    mount: MountFactory,
+    *,
+    fields: frozenset[str] = DEFAULT_STAT_FIELDS,
+    lower_dir: str = LOWER_DIR,
+    mountpoint: str = MOUNTPOINT,
+) -> Side:
+    """A fresh kernel with ``tree`` at ``lower_dir``, ``mount`` at ``mountpoint``, and the
+    :data:`~simfs.testing.calls.PROCESSES` spawned with cwd = ``mountpoint``."""
+    k = Kernel()
+    k.lower.create_dir(mountpoint)
+    tree.build(k, lower_dir)
+    # let the kernel see every fixture object once (through the lower, not the mount), so
+    # their wall-clock stamps become virtual-clock ones now and not during the first step
+    seer = k.spawn()
+    for node in tree.nodes:
+        seer.lstat(f"{lower_dir}/{node.path}")
+    seer.exit()
+    m = mount(k, lower_dir, mountpoint)
+    procs: dict[str, Any] = {}
+    cwd: dict[str, str] = {}
+    for name, spec in PROCESSES.items():
+        proc = k.spawn(uid=spec.uid, gid=spec.gid, groups=spec.groups, umask=spec.umask)
+        try:
+            proc.chdir(mountpoint)
+            cwd[name] = "ok"
+        except OSError as e:  # a filter may deny even that; the process stays in "/"
+            cwd[name] = errno_mod.errorcode.get(e.errno or 0, str(e.errno))
+        procs[name] = proc
+    return Side(label, k, procs, Observer(fields), m, cwd)
+
+
+_MODES = ("0o644", "0o600", "0o755", "0o000", "0o4755", "0o1777", "0o2775", "0o444")
+_ACCESS = ("F_OK", "R_OK", "W_OK", "X_OK", "R_OK|W_OK")
+_DATA = (b"x", b"hello world", b"\0\0\0", b"y" * 5000)
+_SIZES = (0, 1, 5, 4096, 100000)
+_OFFSETS = (0, 3, 4096, 10000)
+_WHENCES = ("SEEK_SET", "SEEK_CUR", "SEEK_END", "SEEK_DATA", "SEEK_HOLE")
+_IDS = (-1, 0, 1000, 1001)
+_TIMES = ((1_000_000_000, 2_000_000_000), (5, 7))
+_ACCESS_BITS = {"F_OK": 0, "R_OK": 4, "W_OK": 2, "X_OK": 1}
+
+
+class SyscallMachine(RuleBasedStateMachine):
+    """Base of every machine: runs each call on every side; subclasses judge the outcomes.
+
+    Subclasses set :attr:`sides` in an ``@initialize`` rule (the factories do) and
+    override :meth:`check_step` (called with one outcome per side after every call),
+    :meth:`after_step` (an invariant over the kernels after every call) and
+    :meth:`check_final` (after every process has exited).
+    """
+
+    sides: list[Side]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sides = []
+        self._healthy = False  # set by the factories' setup, cleared while a step runs
+
+    # -- hooks --------------------------------------------------------------------------
+    def check_step(self, call: str, op: str, outcomes: list[Outcome]) -> None:
+        """Judge one call (default: every side must agree)."""
+        if any(o != outcomes[0] for o in outcomes[1:]):
+            detail = " / ".join(
+                f"{s.label} {o!r}" for s, o in zip(self.sides, outcomes, strict=True)
+            )
+            raise Divergence(f"{call} -> {detail}")
+
+    def after_step(self) -> None:
+        """Invariant over the kernels after each call (default: none)."""
+
+    def check_final(self) -> None:
+        """Called after every process exited (default: none)."""
+
+    # -- the engine -----------------------------------------------------------------------
+    def run(self, proc: str, op: str, *args: Any, fd: FdPair | None = None) -> list[Outcome]:
+        """Run ``os.<op>(*args)`` as ``proc`` on every side, note it, judge it."""
+        self._healthy = False
+        if fd is not None:
+            proc = fd.proc
+        call = render_call(proc, op, args if fd is None else (fd.fds[0], *args))
+        self.current_args = args if fd is None else (fd, *args)
+        outcomes: list[Outcome] = []
+        for i, side in enumerate(self.sides):
+            real = args if fd is None else (fd.fds[i], *args)
+            p = side.procs[proc]
+            outcomes.append(side.observer.outcome(op, lambda p=p, real=real: execute(p, op, real)))
+        if all(o == outcomes[0] for o in outcomes):
+            note(f"{call} -> {_short(outcomes[0])}")
+        else:
+            note(
+                f"{call} -> "
+                + " / ".join(
+                    f"{s.label} {_short(o)}" for s, o in zip(self.sides, outcomes, strict=True)
+                )
+            )
+        self.check_step(call, op, outcomes)
+        self.after_step()
+        self._healthy = True
+        return outcomes
+
+    def teardown(self) -> None:
+        if not self.sides or not self._healthy:
+            return
+        for name in PROCESSES:
+            self.run(name, "exit")
+        self.check_final()
+
+    # -- descriptor-producing rule helper --------------------------------------------------
+    def _fd_result(self, proc: str, outcomes: list[Outcome]) -> Any:
+        if all(o[0] == "ok" for o in outcomes):
+            fds = tuple(int(o[1]) for o in outcomes)
+            try:  # the open file's type, read from the kernel's fd table (no syscall)
+                mode = self.sides[0].procs[proc].fdtable.get(fds[0]).inode.mode
+                kind = {0o040000: "dir", 0o100000: "reg", 0o120000: "lnk"}.get(
+                    mode & 0o170000, "other"
+                )
+            except Exception:  # pragma: no cover - introspection only
+                kind = "?"
+            return FdPair(proc, fds, kind)
+        return multiple()
+
+
+def _short(o: Outcome) -> str:
+    kind, v = o
+    if kind == "err":
+        return v  # type: ignore[no-any-return]
+    if isinstance(v, bytes) and len(v) > 24:
+        return f"ok {v[:24]!r}...({len(v)} bytes)"
+    if isinstance(v, tuple) and v and isinstance(v[0], tuple) and len(v) > 6 and v[0][0] == "type":
+        return "ok stat(" + ", ".join(f"{k}={x}" for k, x in v) + ")"
+    return f"ok {v!r}"
+
+
+_RULE_CLASSES: dict[tuple[str, ...], type[SyscallMachine]] = {}
+
+
+def syscall_rules(
+    names: Sequence[str] = NAMES, processes: Sequence[str] | None = None
+) -> type[SyscallMachine]:
+    """A :class:`SyscallMachine` subclass with one rule per system call, paths drawn over
+    ``names``, calls made by ``processes`` (default: all of
+    :data:`~simfs.testing.calls.PROCESSES`).  Machine factories subclass it and add an
+    ``@initialize`` rule."""
+    procs = tuple(processes) if processes is not None else tuple(PROCESSES)
+    key = (*names, "|", *procs)
+    if key in _RULE_CLASSES:
+        return _RULE_CLASSES[key]
+    P = paths(tuple(names))
+    PR = hst.sampled_from(procs)
+    MODE = hst.sampled_from(_MODES)
+
+    class SyscallRules(SyscallMachine):
+        fds = Bundle("fds")
+
+        @rule(target=fds, proc=PR, path=P, flags=open_flags(), mode=MODE)
+        def open(self, proc: str, path: str, flags: str, mode: str) -> Any:
+            return self._fd_result(proc, self.run(proc, "open", path, flags, int(mode, 8)))
+
+        @rule(fd=consumes(fds))
+        def close(self, fd: FdPair) -> None:
+            self.run(fd.proc, "close", fd=fd)
+
+        @rule(fd=fds, n=hst.sampled_from(_SIZES))
+        def read(self, fd: FdPair, n: int) -> None:
+            self.run(fd.proc, "read", n, fd=fd)
+
+        @rule(fd=fds, data=hst.sampled_from(_DATA))
+        def write(self, fd: FdPair, data: bytes) -> None:
+            self.run(fd.proc, "write", data, fd=fd)
+
+        @rule(fd=fds, n=hst.sampled_from(_SIZES), offset=hst.sampled_from(_OFFSETS))
+        def pread(self, fd: FdPair, n: int, offset: int) -> None:
+            self.run(fd.proc, "pread", n, offset, fd=fd)
+
+        @rule(fd=fds, data=hst.sampled_from(_DATA), offset=hst.sampled_from(_OFFSETS))
+        def pwrite(self, fd: FdPair, data: bytes, offset: int) -> None:
+            self.run(fd.proc, "pwrite", data, offset, fd=fd)
+
+        @rule(fd=fds, offset=hst.sampled_from(_OFFSETS), whence=hst.sampled_from(_WHENCES))
+        def lseek(self, fd: FdPair, offset: int, whence: str) -> None:
+            self.run(fd.proc, "lseek", offset, whence, fd=fd)
+
+        @rule(fd=fds)
+        def fstat(self, fd: FdPair) -> None:
+            self.run(fd.proc, "fstat", fd=fd)
+
+        @rule(fd=fds, length=hst.sampled_from(_SIZES[:4]))
+        def ftruncate(self, fd: FdPair, length: int) -> None:
+            self.run(fd.proc, "ftruncate", length, fd=fd)
+
+        @rule(fd=fds)
+        def fsync(self, fd: FdPair) -> None:
+            self.run(fd.proc, "fsync", fd=fd)
+
+        @rule(fd=fds)
+        def getdents(self, fd: FdPair) -> None:
+            self.run(fd.proc, "getdents", fd=fd)
+
+        @rule(proc=PR, path=P)
+        def stat(self, proc: str, path: str) -> None:
+            self.run(proc, "stat", path)
+
+        @rule(proc=PR, path=P)
+        def lstat(self, proc: str, path: str) -> None:
+            self.run(proc, "lstat", path)
+
+        @rule(proc=PR, path=P, mode=hst.sampled_from(_ACCESS))
+        def access(self, proc: str, path: str, mode: str) -> None:
+            bits = sum(_ACCESS_BITS[m] for m in mode.split("|"))
+            self.run(proc, "access", path, bits)
+
+        @rule(proc=PR, path=P, mode=MODE)
+        def mkdir(self, proc: str, path: str, mode: str) -> None:
+            self.run(proc, "mkdir", path, int(mode, 8))
+
+        @rule(proc=PR, path=P)
+        def rmdir(self, proc: str, path: str) -> None:
+            self.run(proc, "rmdir", path)
+
+        @rule(proc=PR, path=P)
+        def unlink(self, proc: str, path: str) -> None:
+            self.run(proc, "unlink", path)
+
+        @rule(proc=PR, src=P, dst=P)
+        def rename(self, proc: str, src: str, dst: str) -> None:
+            self.run(proc, "rename", src, dst)
+
+        @rule(
+            proc=PR, src=P, dst=P, flags=hst.sampled_from(("RENAME_NOREPLACE", "RENAME_EXCHANGE"))
+        )
+        def renameat2(self, proc: str, src: str, dst: str, flags: str) -> None:
+            self.run(proc, "renameat2", src, dst, flags)
+
+        @rule(proc=PR, src=P, dst=P)
+        def link(self, proc: str, src: str, dst: str) -> None:
+            self.run(proc, "link", src, dst)
+
+        @rule(proc=PR, src=hst.sampled_from(SYMLINK_TARGETS), dst=P)
+        def symlink(self, proc: str, src: str, dst: str) -> None:
+            self.run(proc, "symlink", src, dst)
+
+        @rule(proc=PR, path=P)
+        def readlink(self, proc: str, path: str) -> None:
+            self.run(proc, "readlink", path)
+
+        @rule(proc=PR, path=P, mode=MODE)
+        def chmod(self, proc: str, path: str, mode: str) -> None:
+            self.run(proc, "chmod", path, int(mode, 8))
+
+        @rule(proc=PR, path=P, uid=hst.sampled_from(_IDS), gid=hst.sampled_from(_IDS))
+        def chown(self, proc: str, path: str, uid: int, gid: int) -> None:
+            self.run(proc, "chown", path, uid, gid)
+
+        @rule(proc=PR, path=P, length=hst.sampled_from(_SIZES[:4]))
+        def truncate(self, proc: str, path: str, length: int) -> None:
+            self.run(proc, "truncate", path, length)
+
+        @rule(proc=PR, path=P, ns=hst.sampled_from(_TIMES))
+        def utime(self, proc: str, path: str, ns: tuple[int, int]) -> None:
+            self.run(proc, "utime", path, ns)
+
+        @rule(proc=PR, path=P)
+        def listdir(self, proc: str, path: str) -> None:
+            self.run(proc, "listdir", path)
+
+        @rule(proc=PR, path=P, attribute=hst.sampled_from(XATTR_NAMES))
+        def getxattr(self, proc: str, path: str, attribute: str) -> None:
+            self.run(proc, "getxattr", path, attribute)
+
+        @rule(
+            proc=PR,
+            path=P,
+            attribute=hst.sampled_from(XATTR_NAMES),
+            value=hst.sampled_from(XATTR_VALUES),
+            flags=hst.sampled_from((0, 1, 2)),
+        )
+        def setxattr(self, proc: str, path: str, attribute: str, value: bytes, flags: int) -> None:
+            self.run(proc, "setxattr", path, attribute, value, flags)
+
+        @rule(proc=PR, path=P)
+        def listxattr(self, proc: str, path: str) -> None:
+            self.run(proc, "listxattr", path)
+
+        @rule(proc=PR, path=P, attribute=hst.sampled_from(XATTR_NAMES))
+        def removexattr(self, proc: str, path: str, attribute: str) -> None:
+            self.run(proc, "removexattr", path, attribute)
+
+    _RULE_CLASSES[key] = SyscallRules
+    return SyscallRules
+
+
+def _rename_snapshot(snap: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+    return {"/".join(mapping.get(c, c) for c in p.split("/")): e for p, e in snap.items()}
+
+
+def _check_trees(
+    sides: Sequence[Side], *, rename: Mapping[str, str] | None = None, when: str = "after this call"
+) -> None:
+    if when == "after mounting" and sides[0].cwd != sides[1].cwd:
+        raise Divergence(
+            f"chdir into the mount point: {sides[0].label} {sides[0].cwd} / "
+            f"{sides[1].label} {sides[1].cwd}"
+        )
+    a = snapshot_lower(sides[0].kernel.lower)
+    b = snapshot_lower(sides[1].kernel.lower)
+    if rename:
+        a = dict(sorted(_rename_snapshot(a, rename).items()))
+    if a != b:
+        lines = diff_snapshots(a, b, (sides[0].label, sides[1].label))
+        raise Divergence(f"lower trees differ {when}:\n  " + "\n  ".join(lines))
+
+
+# --- equivalence ----------------------------------------------------------------------------
+def bind_reference(k: Kernel, lower_dir: str, mountpoint: str) -> object:
+    """The reference mount: ``mount --bind lower_dir mountpoint``."""
+    return k.mount_bind(lower_dir, mountpoint)
+
+
+def equivalence_machine(
+    mount_under_test: MountFactory,
+    *,
+    reference: MountFactory = bind_reference,
+    trees: hst.SearchStrategy[LowerTree] | None = None,
+    stat_fields: frozenset[str] = DEFAULT_STAT_FIELDS,
+    names: Sequence[str] = NAMES,
+    allow: Allowance | None = None,
+    processes: Sequence[str] | None = None,
+    name: str = "EquivalenceMachine",
+) -> type[SyscallMachine]:
+    """A machine checking that ``mount_under_test`` behaves exactly like ``reference``.
+
+    Two kernels are built from the same drawn lower tree (``trees``, default
+    :func:`~simfs.testing.strategies.lower_trees`); the first gets ``reference`` (a bind
+    mount of the lower directory), the second ``mount_under_test``, both at ``/m``.
+    Every step runs the same call with the same credentials on both and requires equal
+    outcomes (values, errno, data, normalized stat with ``stat_fields``, listings as
+    sets); after every step and at the end the lower trees (all of ``kernel.lower``,
+    as :func:`~simfs.testing.snapshot.snapshot_lower`) must be equal.
+
+    ``processes`` restricts who makes the calls (e.g. ``("root",)`` for a daemon that
+    serves every request with its own credentials).
+    ``allow(op, args, reference_outcome, test_outcome)`` may name a *documented*
+    difference (returning a short reason, which is noted) instead of failing; see
+    :func:`ack_differences` for the ones ACK's fuse-bpf has by design.
+
+    Returns the machine class; run it with ``Machine.TestCase`` or
+    ``run_state_machine_as_test(Machine)``.
+    """
+    tree_strategy = trees if trees is not None else lower_trees(names=names)
+    fields = frozenset(stat_fields)
+
+    class Equivalence(syscall_rules(names, processes)):  # type: ignore[misc]
+        @initialize(tree=tree_strategy)
+        def setup(self, tree: LowerTree) -> None:
+            self.sides = [
+                build_side("reference", tree, reference, fields=fields),
+                build_side("under test", tree, mount_under_test, fields=fields),
+            ]
+            _check_trees(self.sides, when="after mounting")
+            self._healthy = True
+
+        def check_step(self, call: str, op: str, outcomes: list[Outcome]) -> None:
+            ref, test = outcomes
+            if ref != test and allow is not None:
+                reason = allow(op, self.current_args, ref, test)
+                if reason:
+                    note(f"  allowed difference: {reason}")
+                    return
+            super().check_step(call, op, outcomes)
+
+        def after_step(self) -> None:
+            _check_trees(self.sides)
+
+        def check_final(self) -> None:
+            _check_trees(self.sides, when="at the end")
+
+    Equivalence.__name__ = Equivalence.__qualname__ = name
+    return Equivalence
+
+
+# --- hiding ---------------------------------------------------------------------------------
+def hiding_machine(
+    mount_under_test: MountFactory,
+    hidden_names: tuple[str, str],
+    *,
+    names: Sequence[str] = ("a", "b"),
+    trees: hst.SearchStrategy[LowerTree] | None = None,
+    stat_fields: frozenset[str] = DEFAULT_STAT_FIELDS,
+    name: str = "HidingMachine",
+) -> type[SyscallMachine]:
+    """Noninterference for a filter that hides every name in ``hidden_names``.
+
+    Two kernels get the same mount (``mount_under_test``, the hiding filter) over lower
+    trees that differ only in which hidden name is used: the drawn tree places entries
+    named ``hidden_names[0]`` (anywhere, files, directories or symlinks, with contents and
+    xattrs), the second kernel's tree has each of them renamed to ``hidden_names[1]``.
+    Paths name both.  A filter that hides both names perfectly makes the two kernels
+    indistinguishable: every outcome must be equal (names listed, errors for lookups,
+    opens, renames, links, xattr calls, stat of parents...), and the lower trees must stay
+    equal up to the swap.  Any difference reveals which hidden name exists.
+    """
+    h0, h1 = hidden_names
+    all_names = (*names, h0, h1)
+    tree_strategy = (
+        trees if trees is not None else lower_trees(names=(*names, h0), long_names=False)
+    )
+    swap = {h0: h1, h1: h0}
+    fields = frozenset(stat_fields)
+
+    class Hiding(syscall_rules(all_names)):  # type: ignore[misc]
+        @initialize(tree=tree_strategy)
+        def setup(self, tree: LowerTree) -> None:
+            self.sides = [
+                build_side(f"with {h0!r}", tree, mount_under_test, fields=fields),
+                build_side(
+                    f"with {h1!r}", tree.rename_names(swap), mount_under_test, fields=fields
+                ),
+            ]
+            _check_trees(self.sides, rename=swap, when="after mounting")
+            self._healthy = True
+
+        def after_step(self) -> None:
+            _check_trees(self.sides, rename=swap)
+
+        def check_final(self) -> None:
+            _check_trees(self.sides, rename=swap, when="at the end")
+
+    Hiding.__name__ = Hiding.__qualname__ = name
+    return Hiding
+
+
+# --- read-only ------------------------------------------------------------------------------
+def readonly_machine(
+    mount_under_test: MountFactory,
+    *,
+    trees: hst.SearchStrategy[LowerTree] | None = None,
+    names: Sequence[str] = NAMES,
+    name: str = "ReadOnlyMachine",
+) -> type[SyscallMachine]:
+    """The lower tree never changes under a read-only filter.
+
+    One kernel, ``mount_under_test`` at ``/m``; after every call the whole lower store
+    must equal its initial snapshot, including mtime and ctime (atime may move: reads
+    reach the lower file).  Outcomes themselves are free (a read-only filter may deny
+    with any errno), but any exception other than ``OSError`` fails.
+    """
+    tree_strategy = trees if trees is not None else lower_trees(names=names)
+
+    class ReadOnly(syscall_rules(names)):  # type: ignore[misc]
+        @initialize(tree=tree_strategy)
+        def setup(self, tree: LowerTree) -> None:
+            self.sides = [build_side("under test", tree, mount_under_test)]
+            self.initial = snapshot_lower(self.sides[0].kernel.lower, times=True)
+            self._healthy = True
+
+        def after_step(self) -> None:
+            now = snapshot_lower(self.sides[0].kernel.lower, times=True)
+            if now != self.initial:
+                lines = diff_snapshots(self.initial, now, ("before", "after"))
+                raise Divergence("the lower tree changed:\n  " + "\n  ".join(lines))
+
+    ReadOnly.__name__ = ReadOnly.__qualname__ = name
+    return ReadOnly
+
+
+# --- errno translation --------------------------------------------------------------------------
+def errno_translation_machine(
+    mount_under_test: MountFactory,
+    translate: Mapping[int, int],
+    *,
+    reference: MountFactory = bind_reference,
+    must_translate: Callable[[str, int], bool] | None = None,
+    trees: hst.SearchStrategy[LowerTree] | None = None,
+    stat_fields: frozenset[str] = DEFAULT_STAT_FIELDS,
+    names: Sequence[str] = NAMES,
+    allow: Allowance | None = None,
+    name: str = "ErrnoTranslationMachine",
+) -> type[SyscallMachine]:
+    """A post-filter that translates errors changes only the errno, and only as declared.
+
+    As :func:`equivalence_machine`, except that where the reference fails with an errno
+    ``E`` in ``translate``, the mount under test may fail with ``E`` (the error did not
+    come from the lower filesystem, e.g. the VFS decided it first) or with
+    ``translate[E]``; where ``must_translate(op, E)`` is true it must be
+    ``translate[E]``.  Every other outcome, and the lower trees, must be equal, except
+    for differences ``allow`` names (as in :func:`equivalence_machine`).
+    """
+    tree_strategy = trees if trees is not None else lower_trees(names=names)
+    table = {errno_mod.errorcode[k]: errno_mod.errorcode[v] for k, v in translate.items()}
+    fields = frozenset(stat_fields)
+
+    class Translation(syscall_rules(names)):  # type: ignore[misc]
+        @initialize(tree=tree_strategy)
+        def setup(self, tree: LowerTree) -> None:
+            self.sides = [
+                build_side("reference", tree, reference, fields=fields),
+                build_side("under test", tree, mount_under_test, fields=fields),
+            ]
+            _check_trees(self.sides, when="after mounting")
+            self._healthy = True
+
+        def check_step(self, call: str, op: str, outcomes: list[Outcome]) -> None:
+            ref, test = outcomes
+            if ref != test and allow is not None:
+                reason = allow(op, self.current_args, ref, test)
+                if reason:
+                    note(f"  allowed difference: {reason}")
+                    return
+            if ref == test and not (
+                ref[0] == "err"
+                and ref[1] in table
+                and must_translate is not None
+                and must_translate(op, getattr(errno_mod, ref[1]))
+            ):
+                return
+            if ref[0] == "err" and test[0] == "err" and ref[1] in table:
+                want = table[ref[1]]
+                strict = must_translate is not None and must_translate(
+                    op, getattr(errno_mod, ref[1])
+                )
+                if test[1] == want or (test[1] == ref[1] and not strict):
+                    return
+                raise Divergence(
+                    f"{call} -> reference {ref[1]}, under test {test[1]}; expected {want}"
+                )
+            raise Divergence(f"{call} -> reference {ref!r} / under test {test!r}")
+
+        def after_step(self) -> None:
+            _check_trees(self.sides)
+
+        def check_final(self) -> None:
+            _check_trees(self.sides, when="at the end")
+
+    Translation.__name__ = Translation.__qualname__ = name
+    return Translation
+
+
+# --- random programs --------------------------------------------------------------------------
+@dataclass
+class ProgramLog:
+    """What a generated program and its daemon saw, in order (see
+    :func:`simfs.testing.filters.decision_table_mount`)."""
+
+    events: list[tuple[str, int, int, int]] = field(
+        default_factory=list
+    )  # (kind, opcode, nodeid, ret)
+
+    def mark(self) -> int:
+        return len(self.events)
+
+
+def random_program_machine(
+    *,
+    tables: hst.SearchStrategy[Any] | None = None,
+    trees: hst.SearchStrategy[LowerTree] | None = None,
+    names: Sequence[str] = NAMES,
+    name: str = "RandomProgramMachine",
+) -> type[SyscallMachine]:
+    """Random decision-table programs never crash the simulator and keep its invariants.
+
+    The mount is a fuse-bpf mount whose root program is a drawn
+    :class:`~simfs.testing.filters.DecisionTable` (opcode x phase -> return value and
+    argument edit) with a daemon that answers filter requests as the table says and
+    classic requests with ``ENOSYS``.  After every call:
+
+    - nothing but ``OSError`` escaped the system call (no crash, no hang);
+    - after a prefilter returned a negative errno for an opcode, no daemon request and no
+      postfilter run for that opcode follows until its next prefilter;
+    - if every prefilter of a mutating opcode in the call returned a negative errno, the
+      lower tree did not change.
+    """
+    from simfs.testing.filters import MUTATING_OPCODES, decision_table_mount, decision_tables
+
+    tree_strategy = trees if trees is not None else lower_trees(names=names)
+    table_strategy = tables if tables is not None else decision_tables()
+
+    class RandomProgram(syscall_rules(names)):  # type: ignore[misc]
+        @initialize(tree=tree_strategy, table=table_strategy)
+        def setup(self, tree: LowerTree, table: Any) -> None:
+            self.log = ProgramLog()
+            self.sides = [build_side("under test", tree, decision_table_mount(table, self.log))]
+            self.before = snapshot_lower(self.sides[0].kernel.lower)
+            self.start = self.log.mark()
+            self._healthy = True
+
+        def run(self, proc: str, op: str, *args: Any, fd: FdPair | None = None) -> list[Outcome]:
+            self.start = self.log.mark()
+            self.before = snapshot_lower(self.sides[0].kernel.lower)
+            outcomes: list[Outcome] = super().run(proc, op, *args, fd=fd)
+            return outcomes
+
+        def after_step(self) -> None:
+            events = self.log.events[self.start :]
+            blocked: set[int] = set()
+            mutating_pre: list[int] = []
+            for kind, opcode, _nodeid, ret in events:
+                if kind == "pre":
+                    blocked.discard(opcode)
+                    if ret < 0:
+                        blocked.add(opcode)
+                    if opcode in MUTATING_OPCODES:
+                        mutating_pre.append(ret)
+                elif opcode in blocked:
+                    raise Divergence(
+                        f"{kind} for opcode {opcode} after its prefilter returned a "
+                        f"negative errno; events of this call: {events}"
+                    )
+            if mutating_pre and all(r < 0 for r in mutating_pre):
+                after = snapshot_lower(self.sides[0].kernel.lower)
+                if after != self.before:
+                    lines = diff_snapshots(self.before, after, ("before", "after"))
+                    raise Divergence(
+                        "the lower tree changed although every mutating prefilter failed:\n  "
+                        + "\n  ".join(lines)
+                    )
+
+    RandomProgram.__name__ = RandomProgram.__qualname__ = name
+    return RandomProgram

@@ -1,0 +1,111 @@
+"""Hypothesis settings profiles for simfs' property tests: ``dev``, ``ci``, ``nightly``.
+
+Call :func:`register_profiles` once (the project's ``tests/conftest.py`` does); it
+registers the three profiles and loads the one named by ``HYPOTHESIS_PROFILE`` (default:
+``ci`` when ``$CI`` is set, else ``dev``).
+
+``dev``
+    quick local runs, random, with the example database (a failure found once is
+    replayed first next time).
+``ci``
+    deterministic and budgeted: ``derandomize=True`` (the same examples on every run, so
+    CI is never flaky and a red build reproduces locally with the same profile), no
+    database.
+``nightly``
+    long random exploration.
+
+``max_examples`` of a profile is for ordinary ``@given`` tests.  State machines are far
+more expensive per example (two kernels, up to ``stateful_step_count`` system calls
+each), so machine tests take :func:`machine_settings`, which scales their examples
+from :data:`MACHINE_EXAMPLES` for the loaded profile: the whole ``tests/properties`` +
+``tests/quality`` run in ``ci`` fits in a few minutes on 2 cores.
+
+Every profile has ``deadline=None`` (a simulated syscall's cost varies with the trace
+size) and ``print_blob=True``: a failure prints the readable rule list *and* a
+``@reproduce_failure(...)`` line that replays it exactly.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, Phase, settings
+
+__all__ = [
+    "MACHINE_EXAMPLES",
+    "PROFILES",
+    "machine_settings",
+    "quality_settings",
+    "register_profiles",
+]
+
+_COMMON = {
+    "deadline": None,
+    "print_blob": True,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+}
+
+#: name -> keyword arguments of :class:`hypothesis.settings`.
+PROFILES: dict[str, dict[str, object]] = {
+    "dev": {**_COMMON, "max_examples": 30, "stateful_step_count": 30},
+    "ci": {
+        **_COMMON,
+        "max_examples": 60,
+        "stateful_step_count": 25,
+        "derandomize": True,
+        "database": None,
+    },
+    "nightly": {**_COMMON, "max_examples": 2000, "stateful_step_count": 60},
+}
+#: Examples per state-machine test, by profile (see :func:`machine_settings`).
+MACHINE_EXAMPLES: dict[str, int] = {"dev": 40, "ci": 60, "nightly": 1000}
+
+_loaded: list[str] = []
+
+
+def register_profiles(default: str = "dev") -> str:
+    """Register ``dev``/``ci``/``nightly`` and load ``$HYPOTHESIS_PROFILE`` (default
+    ``ci`` under ``$CI``, else ``default``).  Returns the loaded profile's name."""
+    for name, kwargs in PROFILES.items():
+        settings.register_profile(name, **kwargs)  # type: ignore[arg-type]
+    chosen = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else default)
+    settings.load_profile(chosen)
+    _loaded[:] = [chosen]
+    return chosen
+
+
+def machine_settings(weight: float = 1.0) -> settings:
+    """Settings for a state-machine test under the loaded profile: the profile's settings
+    with ``max_examples`` = ``MACHINE_EXAMPLES[profile] * weight`` (at least 1).  An
+    unknown profile (loaded by someone else) keeps its own ``max_examples``."""
+    name = (
+        _loaded[0]
+        if _loaded
+        else os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+    )
+    base = settings.default
+    n = MACHINE_EXAMPLES.get(name)
+    if n is None:
+        return settings(base)
+    return settings(base, max_examples=max(1, int(n * weight)))
+
+
+def quality_settings(max_examples: int = 300, steps: int = 30) -> settings:
+    """Settings for a quality test (a machine must *find* a seeded bug): derandomized,
+    no database, and no shrinking, since only finding the bug is timed.  Failing to find
+    it within ``max_examples`` examples fails the quality test."""
+    return settings(
+        max_examples=max_examples,
+        stateful_step_count=steps,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
