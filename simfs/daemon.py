@@ -112,12 +112,15 @@ class Reply:
       expects; ``error=`` and ``unique=`` write arbitrary header values (to model a
       misbehaving daemon: a positive error, an unknown unique, an error with payload).
     - ``Reply.none()``: success with no payload (header only).
+    - ``Reply.bpf_response(*out_args)``: the same reply delivered with the RFC v2 ioctl
+      ``FUSE_DEV_IOC_BPF_RESPONSE(N)`` instead of ``write(2)``; the only way an RFC v2
+      LOOKUP reply may carry typed ``FuseBpfEntryOut`` blocks (spec §6.4, §7.3).
 
     ``unique`` defaults to the request's (``None``).  :attr:`outsize` is the byte count of
     the ``write(2)``, header included, as libfuse's debug log prints it.
     """
 
-    __slots__ = ("_error", "args", "payload", "unique")
+    __slots__ = ("_error", "args", "payload", "unique", "via_ioctl")
 
     error = _ErrorField()
 
@@ -128,6 +131,14 @@ class Reply:
         self.payload: bytes | None = None
         self._error = 0
         self.unique = unique
+        self.via_ioctl = False
+
+    @classmethod
+    def bpf_response(cls, *args: WireValue, unique: int | None = None) -> Reply:
+        """A reply written with ``ioctl(FUSE_DEV_IOC_BPF_RESPONSE(N))`` (RFC v2)."""
+        r = cls(*args, unique=unique)
+        r.via_ioctl = True
+        return r
 
     @classmethod
     def _error_reply(cls, errno_value: int) -> Reply:

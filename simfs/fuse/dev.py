@@ -256,6 +256,9 @@ class FuseArgs:
     nocreds: bool = False
     end: Callable[[list[WireValue], int], None] | None = None
     on_reply: Callable[[list[WireValue], Daemon], None] | None = None
+    #: RFC v2: the last out arg holds typed ``fuse_bpf_entry_out`` blocks, which only the
+    #: ``FUSE_DEV_IOC_BPF_RESPONSE`` ioctl may deliver
+    bpf_v2_blocks: bool = False
 
     @property
     def insize(self) -> int:
@@ -895,7 +898,9 @@ class FuseConn:
             outsize=uapi.FuseOutHeader.SIZE + len(payload),
             opcode=req.name,
         )
-        err, reason, target = self._do_write(daemon, unique, reply.error, payload)
+        err, reason, target = self._do_write(
+            daemon, unique, reply.error, payload, getattr(reply, "via_ioctl", False)
+        )
         if err:
             self.hooks.emit(
                 "protocol_error",
@@ -911,9 +916,12 @@ class FuseConn:
                 self._daemon_exited(req, str(e))
 
     def _do_write(
-        self, daemon: Daemon, unique: int, error: int, payload: bytes
+        self, daemon: Daemon, unique: int, error: int, payload: bytes, via_ioctl: bool = False
     ) -> tuple[int, str, _Entry | None]:
         """Returns (the writer's negative errno or 0, why, the request affected)."""
+        if via_ioctl and uapi.FuseOutHeader.SIZE + len(payload) > uapi.PAGE_SIZE:
+            # RFC v2 fuse_dev_ioctl: FUSE_DEV_IOC_BPF_RESPONSE(N) takes N <= PAGE_SIZE
+            return -errno.EINVAL, "FUSE_DEV_IOC_BPF_RESPONSE payload over PAGE_SIZE", None
         if unique == 0:
             # fuse_dev_do_write: unique 0 is a notification; fuse_notify: not modelled -> -EINVAL
             return -errno.EINVAL, f"notification (code {error}) is not modelled", None
@@ -950,6 +958,12 @@ class FuseConn:
             # copy_out_args -> -EINVAL; fuse_dev_do_write then sets the request's error -EIO
             self._finish(entry, -errno.EIO)
             return -errno.EINVAL, reason, entry
+        if entry.args.bpf_v2_blocks and values and values[-1] and not via_ioctl:
+            # RFC v2 (patch 05/21): blocks written with plain write() -> -EINVAL, so fds
+            # cannot be passed to a privileged reader by tricking it into a write; the
+            # request fails as a copy_out_args failure does (inferred: -EIO)
+            self._finish(entry, -errno.EIO)
+            return -errno.EINVAL, "fuse_bpf_entry_out blocks need FUSE_DEV_IOC_BPF_RESPONSE", entry
         if entry.args.on_reply is not None:
             try:
                 entry.args.on_reply(values, daemon)

@@ -139,17 +139,29 @@ def lookup_args(fm: FuseMount, nodeid: int, name: str) -> FuseArgs:
     if fm.variant == "ack":
         outs.append(OutArg.of(uapi.FuseEntryBpfOut))
         argvar = True
+    elif fm.variant == "rfc_v2":
+        # RFC v2 fuse_lookup_init: up to FUSE_BPF_MAX_ENTRIES typed 16-byte blocks
+        outs.append(OutArg(bytes, uapi.FUSE_BPF_MAX_ENTRIES * uapi.FuseBpfEntryOut.SIZE))
+        argvar = True
     args = FuseArgs(
         opcode=uapi.FUSE_LOOKUP, nodeid=nodeid, in_args=[name], out_args=outs, out_argvar=argvar
     )
-    hook = getattr(backing, "lookup_on_reply", None)
-    if hook is not None and fm.variant == "ack":
-        args.on_reply = hook
+    if fm.variant == "ack":
+        hook = getattr(backing, "lookup_on_reply", None)
+        if hook is not None:
+            args.on_reply = hook
+    elif fm.variant == "rfc_v2":
+        args.bpf_v2_blocks = True
+        args.on_reply = backing.lookup_on_reply_v2
     return args
 
 
 def _addon(args: FuseArgs, outs: list[uapi.WireValue]) -> uapi.FuseEntryBpfOut | None:
-    """The add-on block when the reply carried all 32 bytes of it."""
+    """The add-on block when the reply carried all 32 bytes of it (RFC v2: the typed
+    blocks, already turned into the same actions by ``lookup_on_reply_v2``)."""
+    if args.bpf_v2_blocks:
+        v = outs[1] if len(outs) > 1 else None
+        return v if isinstance(v, uapi.FuseEntryBpfOut) else None
     if (
         len(args.out_args) > 1
         and args.out_args[1].size == uapi.FuseEntryBpfOut.SIZE
@@ -178,6 +190,11 @@ def fuse_lookup_name(
     addon = _addon(args, outs)
     # Zero nodeid is same as -ENOENT, but with valid timeout
     if not outarg.nodeid:
+        return outarg, None, addon
+    if addon is not None:
+        # ACK fuse_lookup_name: a reply carrying fuse_entry_bpf_out makes the inode with
+        # fuse_iget_backing (attributes from the backing inode); its fuse_attr is not
+        # checked (fuse_invalid_attr is on the plain-reply branch only)
         return outarg, None, addon
     if fuse_invalid_attr(outarg.attr):
         raise oserror(errno.EIO)
