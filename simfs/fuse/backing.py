@@ -684,6 +684,29 @@ def lookup_on_reply(values: list[Any], daemon: Any) -> None:
     store[id(values[1])] = (values[1], resolve_entry_bpf(proc, values[1]))
 
 
+def lookup_on_reply_v2(values: list[Any], daemon: Any) -> None:
+    """RFC v2 ``FuseArgs.on_reply`` for a classic LOOKUP: parse the typed blocks
+    (``parse_fuse_bpf_entry``: size a multiple of 16, at most 2, rules of spec §6.4) in
+    the replying daemon's fd table, and hand them on as the equivalent ACK actions."""
+    if len(values) < 2 or not isinstance(values[1], bytes) or not values[1]:
+        if len(values) >= 2:
+            values[1] = b""
+        return
+    raw = values[1]
+    size = uapi.FuseBpfEntryOut.SIZE
+    if len(raw) % size:
+        raise oserror(errno.EINVAL)  # parse_fuse_bpf_entry: not a whole number of blocks
+    blocks = [uapi.FuseBpfEntryOut.unpack(raw[i : i + size]) for i in range(0, len(raw), size)]
+    proc = getattr(daemon, "proc", None)
+    entry = parse_fuse_bpf_entry_v2(blocks, proc)
+    k = getattr(proc, "kernel", None)
+    if k is None:
+        return
+    store: dict[int, tuple[Any, EntryBpf]] = k.__dict__.setdefault("_lookup_addon_files", {})
+    store[id(entry.out)] = (entry.out, entry)
+    values[1] = entry.out
+
+
 def classic_lookup_addon(
     dir: Any, dentry: Dentry, outarg: uapi.FuseEntryOut, addon: uapi.FuseEntryBpfOut, inode: Any
 ) -> Any:
