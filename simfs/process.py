@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from simfs.vfs import ops
+from simfs.vfs import fsnotify, ops
 from simfs.vfs.cred import Cred
 from simfs.vfs.file import FdTable, File
 from simfs.vfs.inode import (
@@ -387,6 +387,8 @@ class Process:
                     dentry.instantiate(atomic)
                 pending.inode = atomic
                 file = pending
+                # open_last_lookups: FMODE_CREATED -> fsnotify_create (vfs_create has its own)
+                fsnotify.fsnotify_create(dir_inode, dentry)
             created = True
             break
         inode = res.inode
@@ -412,6 +414,7 @@ class Process:
             file = ops.vfs_open(k, res, flags, self.cred)
         else:
             ops.finish_open(k, file)
+        fsnotify.fsnotify_open(file)  # do_dentry_open (6.8+), before handle_truncate
         if flags & os.O_TRUNC and st.S_ISREG(inode.mode):
             try:
                 ops.do_truncate(
@@ -1049,9 +1052,7 @@ class Process:
         """``d_path``/``prepend_path`` up to the task's root."""
         parts: list[str] = []
         mnt, d = path.mnt, path.dentry
-        if deleted_errno is not None and (
-            d.unhashed or (d.inode is not None and d.inode.dead)
-        ):
+        if deleted_errno is not None and (d.unhashed or (d.inode is not None and d.inode.dead)):
             raise oserror(deleted_errno)
         while True:
             if mnt is self.root.mnt and d is self.root.dentry:
@@ -1351,6 +1352,65 @@ class Process:
             self.alive = False
 
         self._sys("exit", do)
+
+    # === inotify (fs/notify/inotify/inotify_user.c) =========================================
+    # The kernel side is simfs.vfs.fsnotify; events are read with Process.read(fd, n) as
+    # packed struct inotify_event records.
+    def inotify_init(self, flags: int = 0) -> int:
+        """``inotify_init1(flags)``: a new inotify instance; ``IN_CLOEXEC``/``IN_NONBLOCK``
+        (other bits -> EINVAL).  Reads never block here: an empty queue gives EAGAIN."""
+
+        def do() -> int:
+            if flags & ~(fsnotify.IN_CLOEXEC | fsnotify.IN_NONBLOCK):
+                raise oserror(errno.EINVAL)
+            k = self.kernel
+            inode = fsnotify.InotifyInode(k.pipe_sb, k.next_anon_ino(), k.clock.now_ns(), k)
+            path = k.anon_path(inode, "anon_inode:inotify")
+            file = ops.alloc_file(path, os.O_RDONLY | flags, ops.open_fmode(os.O_RDONLY))
+            inode.open_count += 1
+            path.dentry.pins += 1
+            return self.fdtable.alloc(file, bool(flags & fsnotify.IN_CLOEXEC))
+
+        return self._sys("inotify_init1", do, flags)
+
+    def _inotify_group(self, fd: int) -> fsnotify.InotifyInode:
+        group = self._file(fd).inode  # fdget: EBADF
+        if not isinstance(group, fsnotify.InotifyInode):
+            raise oserror(errno.EINVAL)  # not an inotify instance
+        return group
+
+    def inotify_add_watch(self, fd: int, path: Any, mask: int) -> int:
+        """``inotify_add_watch``: the watch descriptor (an existing watch of this instance
+        on the same inode is updated).  EINVAL for a mask without inotify bits, with both
+        IN_MASK_ADD and IN_MASK_CREATE, or a descriptor that is not an inotify instance;
+        EEXIST for IN_MASK_CREATE on a watched inode; the walk's and MAY_READ's errors."""
+        p, _ = _fspath(path, "inotify_add_watch")
+
+        def do() -> int:
+            if not mask & fsnotify.ALL_INOTIFY_BITS:
+                raise oserror(errno.EINVAL)
+            group = self._inotify_group(fd)
+            if mask & fsnotify.IN_MASK_ADD and mask & fsnotify.IN_MASK_CREATE:
+                raise oserror(errno.EINVAL)
+            flags = 0 if mask & fsnotify.IN_DONT_FOLLOW else LOOKUP_FOLLOW
+            if mask & fsnotify.IN_ONLYDIR:
+                flags |= LOOKUP_DIRECTORY
+            res = self._lookup(p, bool(flags & LOOKUP_FOLLOW), None, flags & LOOKUP_DIRECTORY)
+            if mask & fsnotify.IN_ONLYDIR and not st.S_ISDIR(res.inode.mode):
+                raise oserror(errno.ENOTDIR)
+            inode_permission(res.inode, MAY_READ, self.cred)  # inotify_find_inode
+            return fsnotify.inotify_add_watch(group, res, mask)
+
+        return self._sys("inotify_add_watch", do, fd, p, mask)
+
+    def inotify_rm_watch(self, fd: int, wd: int) -> None:
+        """``inotify_rm_watch``: EINVAL for an unknown watch (an IN_IGNORED event follows
+        the removal)."""
+
+        def do() -> None:
+            fsnotify.inotify_rm_watch(self._inotify_group(fd), wd)
+
+        self._sys("inotify_rm_watch", do, fd, wd)
 
 
 def _lock_rename_trap(p1: Any, p2: Any) -> Any:

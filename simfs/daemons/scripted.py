@@ -36,6 +36,7 @@ __all__ = [
     "Scripted",
     "Step",
     "expect",
+    "expect_at_least",
     "expect_ext",
     "expect_init",
     "expect_lookup",
@@ -63,6 +64,7 @@ class Expect:
     description: str
     name: str | None = None  # TESTFUSELOOKUP: the payload must start with name + NUL
     skip_forgets: bool = False  # TESTFUSELOOKUP reads past FORGET and BATCH_FORGET
+    at_least: bool = False  # TESTGE(res, ...): ``insize`` is a minimum, not the size
 
     def reply(self, reply: ReplySpec, *, final_blocking_read: bool = False) -> Step:
         """Pair the matcher with its answer.
@@ -79,7 +81,8 @@ class Expect:
 
     def problem(self, req: Request) -> str | None:
         """Why ``req`` does not match, or ``None``."""
-        if req.opcode != self.opcode or req.insize != self.insize:
+        size_ok = req.insize >= self.insize if self.at_least else req.insize == self.insize
+        if req.opcode != self.opcode or not size_ok:
             return (
                 f"expected {self.description}: opcode {uapi.opcode_name(self.opcode)}, "
                 f"insize {self.insize}; got opcode {req.name}, insize {req.insize} "
@@ -116,6 +119,15 @@ def expect(opcode: int, *in_kinds: uapi.WireKind | int) -> Expect:
     size = _HEADER + uapi.in_kinds_size(in_kinds)
     desc = f"TESTFUSEIN({uapi.opcode_name(opcode)}, {_kinds_text(in_kinds)})"
     return Expect(opcode, size, desc)
+
+
+def expect_at_least(opcode: int, *in_kinds: uapi.WireKind | int) -> Expect:
+    """A read checked with ``TESTGE(res, ...)``: opcode ``op`` and at least header + the
+    sizes of the given kinds (the self-tests' READDIR postfilter daemons, whose payload
+    carries as many dirents as the backing produced)."""
+    size = _HEADER + uapi.in_kinds_size(in_kinds)
+    desc = f"TESTGE({uapi.opcode_name(opcode)}, {_kinds_text(in_kinds)})"
+    return Expect(opcode, size, desc, at_least=True)
 
 
 def expect_null(opcode: int) -> Expect:

@@ -2016,14 +2016,18 @@ def _readdir_backing(op: Op, fa: BpfArgs) -> Any:
     entries = bf.inode.iterate(bf, pos, op.cred)
     page: list[uapi.FuseDirent] = []
     used = 0
-    offset = pos
+    offset = pos  # the lower dir_context's ctx.pos
     for e in entries:
-        rec = uapi.FuseDirent(ino=e.ino, off=e.off, type=e.dtype, name=e.name)
-        if used + rec.record_size > PAGE_SIZE:
+        # filldir: a record's off is the offset dir_emit passes, i.e. ctx->pos *at* this
+        # entry (its own position; simfs's DirEntry.off is the position after it), and a
+        # record that would cross the page (header + name, unaligned) stops the walk
+        rec = uapi.FuseDirent(ino=e.ino, off=offset, type=e.dtype, name=e.name)
+        if used + uapi.FUSE_NAME_OFFSET + rec.namelen > PAGE_SIZE:
             break
         page.append(rec)
         used += rec.record_size
         offset = e.off
+    # fuse_readdir_backing: fro->offset = ec.ctx.pos (where the lower walk stopped)
     fa.out_args[0].value = uapi.FuseReadOut(offset=offset, again=0)
     fa.out_args[1].value = page
     fa.out_args[1].size = used
@@ -2040,10 +2044,14 @@ def _readdir_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     if not isinstance(fro, uapi.FuseReadOut) or not isinstance(recs, list):
         return Err(errno.EIO)  # the page was never filled (quirk §3.6 A)
     out: list[DirEntry] = []
-    for r in recs:
+    for i, r in enumerate(recs):
         if r.namelen == 0 or r.namelen > FUSE_NAME_MAX or "/" in r.name:
             return Err(errno.EIO)
-        out.append(DirEntry(r.name, r.ino, r.type, r.off))
+        # parse_dirfile: ctx->pos = dirent->off before each dir_emit, and ctx->pos =
+        # fro->offset at the end; getdents reports as an entry's d_off the position passed
+        # with the next one (filldir64), hence DirEntry.off = the next record's off
+        after = recs[i + 1].off if i + 1 < len(recs) else fro.offset
+        out.append(DirEntry(r.name, r.ino, r.type, after))
     if fro.again and not op.scratch.get("force_again_ok", False):
         return Err(errno.EINVAL)
     op.scratch["emitted"] = out
@@ -2079,6 +2087,30 @@ def bpf_readdir(inode: Any, file: Any, pos: int, cred: Any) -> tuple[bool, Any]:
         if not emitted and not op.scratch["again"]:
             break
     return True, all_entries
+
+
+def bpf_readdir_once(inode: Any, file: Any, pos: int, cred: Any) -> tuple[bool, Any]:
+    """READDIR, one ``fuse_readdir`` call (one ``getdents64``): ``(True, (entries,
+    new_pos))``.  ACK ``fuse_readdir``: one machine run, repeated (``is_continued``) while
+    the finalized ``fuse_read_out.again`` asks for it and no error occurred."""
+    if not _gate(inode):
+        return NOT_HANDLED
+    op = _op(inode, cred, file=file)
+    op.scratch["pos"] = pos
+    op.scratch["lower_pos"] = pos
+    entries: list[DirEntry] = []
+    while True:
+        op.scratch["emitted"] = []
+        op.scratch["again"] = False
+        handled, _res = fuse_bpf_backing(READDIR, op)
+        if not handled:
+            if entries:
+                return True, (entries, op.scratch["pos"])
+            return NOT_HANDLED
+        entries.extend(op.scratch["emitted"])
+        op.scratch["pos"] = op.scratch["lower_pos"]
+        if not op.scratch["again"]:  # fuse_readdir: goto again while force_again
+            return True, (entries, op.scratch["pos"])
 
 
 # ======================================================================================

@@ -245,6 +245,53 @@ def fuse_lookup(dir: FuseInode, dentry: Dentry, cred: Cred, flags: int) -> Inode
         return inode
 
 
+def fuse_dentry_canonical_path(path: Path) -> Path:
+    """Android ``fuse_dentry_canonical_path`` (ACK ``fs/fuse/dir.c``), asked by
+    ``inotify_add_watch`` for the path to watch.
+
+    fuse-bpf first: a backed inode runs CANONICAL_PATH through the machine, whose backing
+    (``fuse_canonical_path_backing``) answers the dentry's lower path, so the watch lands
+    on the lower inode and sees changes made on the lower filesystem.  Otherwise a
+    CANONICAL_PATH request (header only, out: up to PATH_MAX bytes, argvar); the daemon's
+    string is resolved by ``kern_path`` inside its own write (``fuse_dev_do_write``, in
+    the daemon's context); any failure falls back to ``path`` itself (``default_path``).
+    """
+    dentry = path.dentry
+    inode = dentry.inode
+    if not isinstance(inode, FuseInode):
+        return path
+    try:
+        handled, res = backing.bpf_canonical_path(inode, dentry)
+    except OSError:
+        return path
+    if handled:
+        return cast("Path", res) if res is not None else path
+    resolved: list[Path] = []
+
+    def kern_path(values: list[uapi.WireValue], daemon: Any) -> None:
+        name = values[0] if values else ""
+        proc = getattr(daemon, "proc", None)
+        if not isinstance(name, str) or proc is None:
+            raise oserror(errno.ENOENT)
+        resolved.append(proc.resolve(name.split("\0", 1)[0], follow=False))
+
+    fm = inode.fm
+    with inode.op("CANONICAL_PATH"):
+        try:
+            fm.request(
+                FuseArgs(
+                    opcode=uapi.FUSE_CANONICAL_PATH,
+                    nodeid=inode.nodeid,
+                    out_args=[OutArg(str, PATH_MAX)],
+                    out_argvar=True,
+                    on_reply=kern_path,
+                )
+            )
+        except OSError:
+            return path  # default_path
+    return resolved[0] if resolved else path
+
+
 def fuse_dentry_revalidate(sb: FuseSuperBlock, dentry: Dentry, cred: Cred, flags: int) -> bool:
     """``fuse_dentry_revalidate`` (+ ACK fuse-bpf rules, spec §6.5)."""
     fdent = fuse_dentry(dentry)

@@ -183,6 +183,13 @@ class FuseSuperBlock(SuperBlock):
 
         return fuse_dentry_revalidate(self, dentry, cred, flags)
 
+    def d_canonical_path(self, path: Path) -> Path:
+        """Android ``d_op->d_canonical_path`` (``fuse_dentry_canonical_path``): the path
+        inotify watches in place of ``path``."""
+        from simfs.fuse.dir import fuse_dentry_canonical_path
+
+        return fuse_dentry_canonical_path(path)
+
     def d_delete(self, dentry: Dentry) -> bool:
         """``dput``/``retain_dentry``: ``fuse_dentry_delete`` (entry time passed) is only
         consulted while DCACHE_OP_DELETE is set (see :func:`fuse_dentry_settime`)."""
@@ -500,6 +507,10 @@ class FuseInode(Inode):
 
     def iterate(self, file: File, pos: int, cred: Cred) -> list[DirEntry]:
         return _readdir.fuse_readdir(self, file, pos, cred)
+
+    def iterate_once(self, file: File, pos: int, cred: Cred) -> tuple[list[DirEntry], int]:
+        """One ``fuse_readdir`` call (one ``getdents64``): entries and the new position."""
+        return _readdir.fuse_readdir_once(self, file, pos, cred)
 
     def lock_target(self, file: File) -> tuple[Inode, File]:
         ff = file.private

@@ -5,7 +5,8 @@ One READDIR or READDIRPLUS request per ``fuse_readdir_uncached`` pass, with a bu
 caller's getdents buffer, clamped to ``max_pages``: set the mount option to model that).
 simfs's ``iterate`` returns every remaining entry, so the passes repeat, as successive
 ``getdents`` calls with a large user buffer would, until a pass yields no entry (the
-daemon's empty reply is EOF).
+daemon's empty reply is EOF).  :func:`fuse_readdir_once` is one ``fuse_readdir`` call, as
+one ``getdents64`` makes it (``ops.iterate_dir(..., once=True)``).
 
 ``fuse_use_readdirplus``: READDIRPLUS when negotiated, unless READDIRPLUS_AUTO decides
 otherwise: the first pass (position 0) uses it, later passes only when a LOOKUP in the
@@ -41,7 +42,7 @@ from simfs.vfs.inode import DirEntry, oserror
 if TYPE_CHECKING:
     from simfs.vfs.file import File
 
-__all__ = ["fuse_readdir", "fuse_use_readdirplus"]
+__all__ = ["fuse_readdir", "fuse_readdir_once", "fuse_use_readdirplus"]
 
 
 def fuse_use_readdirplus(dir: FuseInode, pos: int) -> bool:
@@ -194,3 +195,17 @@ def fuse_readdir(dir: FuseInode, file: File, pos: int, cred: Cred) -> list[DirEn
         pos = newpos
         file.pos = pos
     return out
+
+
+def fuse_readdir_once(
+    dir: FuseInode, file: File, pos: int, cred: Cred
+) -> tuple[list[DirEntry], int]:
+    """One ``fuse_readdir`` call, as one ``getdents64`` makes: one fuse-bpf READDIR run
+    (re-run while a filter sets ``again``), or one ``fuse_readdir_uncached`` request.
+    Returns the entries and the new ``ctx->pos``."""
+    if dir.bad:
+        raise oserror(errno.EIO)
+    handled, res = backing.bpf_readdir_once(dir, file, pos, cred)
+    if handled:
+        return cast("tuple[list[DirEntry], int]", res)
+    return _readdir_uncached(dir, file, fuse_file(file), pos)

@@ -13,7 +13,7 @@ import os
 import stat as st
 from typing import TYPE_CHECKING
 
-from simfs.vfs import dcache
+from simfs.vfs import dcache, fsnotify
 from simfs.vfs.cred import CAP_FOWNER, CAP_MKNOD, Cred
 from simfs.vfs.file import FMODE_PATH, FMODE_READ, FMODE_WRITE, MAX_LFS_FILESIZE, File
 from simfs.vfs.inode import (
@@ -84,6 +84,7 @@ def vfs_create(dir_inode: Inode, dentry: Dentry, mode: int, cred: Cred, excl: bo
     inode = dir_inode.create(dentry, mode, cred, excl)
     if dentry.inode is None:
         dentry.instantiate(inode)
+    fsnotify.fsnotify_create(dir_inode, dentry)
     return inode
 
 
@@ -93,6 +94,7 @@ def vfs_mkdir(dir_inode: Inode, dentry: Dentry, mode: int, cred: Cred) -> Inode:
     inode = dir_inode.mkdir(dentry, mode, cred)
     if dentry.inode is None:
         dentry.instantiate(inode)
+    fsnotify.fsnotify_mkdir(dir_inode, dentry)
     return inode
 
 
@@ -104,6 +106,7 @@ def vfs_mknod(dir_inode: Inode, dentry: Dentry, mode: int, rdev: int, cred: Cred
     inode = dir_inode.mknod(dentry, mode, rdev, cred)
     if dentry.inode is None:
         dentry.instantiate(inode)
+    fsnotify.fsnotify_create(dir_inode, dentry)
     return inode
 
 
@@ -113,6 +116,7 @@ def vfs_symlink(dir_inode: Inode, dentry: Dentry, target: str, cred: Cred) -> In
     inode = dir_inode.symlink(dentry, target, cred)
     if dentry.inode is None:
         dentry.instantiate(inode)
+    fsnotify.fsnotify_create(dir_inode, dentry)
     return inode
 
 
@@ -131,6 +135,7 @@ def vfs_link(old_dentry: Dentry, dir_inode: Inode, new_dentry: Dentry, cred: Cre
     res = dir_inode.link(old_dentry, new_dentry, cred)
     if new_dentry.inode is None:
         new_dentry.instantiate(res)
+    fsnotify.fsnotify_link(dir_inode, inode, new_dentry)
     return res
 
 
@@ -152,7 +157,10 @@ def vfs_unlink(dir_inode: Inode, dentry: Dentry, cred: Cred, mounts: MountTable)
     may_delete(dir_inode, dentry, False, cred)
     if mounts.any_mount_on(dentry):
         raise oserror(errno.EBUSY)
+    victim = dentry.inode
     dir_inode.unlink(dentry, cred)
+    if victim is not None:
+        fsnotify.fsnotify_unlink(dir_inode, dentry, victim, dentry.pins > 0)
     d_delete(dentry)
 
 
@@ -164,6 +172,7 @@ def vfs_rmdir(dir_inode: Inode, dentry: Dentry, cred: Cred, mounts: MountTable) 
     dir_inode.rmdir(dentry, cred)
     if dentry.inode is not None:
         dentry.inode.dead = True  # vfs_rmdir: dont_mount + S_DEAD
+        fsnotify.fsnotify_rmdir(dir_inode, dentry, dentry.inode, dentry.pins > 0)
     for child in list(dentry.children.values()):
         dcache.d_drop(child)
     d_delete(dentry)
@@ -204,6 +213,18 @@ def vfs_rename(
     if mounts.any_mount_on(old_dentry) or mounts.any_mount_on(new_dentry):
         raise oserror(errno.EBUSY)
     old_dir.rename(old_dentry, new_dir, new_dentry, flags, cred)
+    exchange = bool(flags & RENAME_EXCHANGE)
+    fsnotify.fsnotify_move(
+        old_dir,
+        new_dir,
+        old_dentry.name,
+        new_dentry.name,
+        source,
+        None if exchange else target,
+        target is not None and (new_dentry.pins > 0 or target.open_count > 0),
+    )
+    if exchange and target is not None:
+        fsnotify.fsnotify_move(new_dir, old_dir, new_dentry.name, old_dentry.name, target, None)
     if target is not None and new_is_dir and not flags & RENAME_EXCHANGE:
         target.dead = True  # vfs_rename: an overwritten directory is dead
     if flags & RENAME_EXCHANGE:
@@ -253,6 +274,7 @@ def notify_change(k: Kernel, dentry: Dentry, attr: Iattr, cred: Cred) -> None:
     if not valid & ~(ATTR_FORCE | ATTR_OPEN | ATTR_TOUCH | ATTR_KILL_SUID | ATTR_KILL_SGID):
         return
     inode.setattr(dentry, attr, cred)
+    fsnotify.fsnotify_change(dentry, valid)
 
 
 def file_remove_privs(k: Kernel, file: File, cred: Cred) -> None:
@@ -352,6 +374,7 @@ def vfs_setxattr(dentry: Dentry, name: str, value: bytes, flags: int, cred: Cred
     assert inode is not None
     xattr_permission(inode, name, MAY_WRITE, cred)
     inode.setxattr(dentry, name, value, flags, cred)
+    fsnotify.fsnotify_xattr(dentry)
 
 
 def vfs_listxattr(dentry: Dentry, cred: Cred, size: int = 0) -> list[str]:
@@ -371,6 +394,7 @@ def vfs_removexattr(dentry: Dentry, name: str, cred: Cred) -> None:
     assert inode is not None
     xattr_permission(inode, name, MAY_WRITE, cred)
     inode.removexattr(dentry, name, cred)
+    fsnotify.fsnotify_xattr(dentry)
 
 
 # --- open files ---------------------------------------------------------------------------
@@ -466,6 +490,7 @@ def fput(k: Kernel, file: File) -> None:
         return
     file.released = True
     inode = file.inode
+    fsnotify.fsnotify_close(file)  # __fput: before ->release
     lock_inode, lock_file = inode.lock_target(file) if not file.is_path else (inode, file)
     flock_release(lock_inode, lock_file)
     if not file.is_path:
@@ -479,6 +504,7 @@ def fput(k: Kernel, file: File) -> None:
     file.path.mnt.busy_refs -= 1
     dentry = file.path.dentry
     if dentry.unhashed and dentry.pins == 0:
+        fsnotify.fsnotify_inoderemove(inode)  # the deferred dentry_unlink_inode
         dcache.iput_alias(dentry)
     elif inode.open_count == 0 and not inode.aliases:
         dcache.iput(inode)
@@ -501,6 +527,8 @@ def vfs_read(k: Kernel, file: File, size: int, offset: int | None) -> bytes:
         file.pos = pos + len(data)
     if size:
         file_accessed(k, file)
+    if data:
+        fsnotify.fsnotify_access(file)
     return data
 
 
@@ -523,6 +551,8 @@ def vfs_write(k: Kernel, file: File, data: bytes, offset: int | None) -> int:
     n = inode.write(file, pos, data)
     if offset is None:
         file.pos = pos + n
+    if n > 0:
+        fsnotify.fsnotify_modify(file)
     return n
 
 
@@ -562,8 +592,13 @@ def vfs_llseek(k: Kernel, file: File, offset: int, whence: int) -> int:
     return file.inode.llseek(file, offset, whence)
 
 
-def iterate_dir(k: Kernel, file: File, cred: Cred) -> list[DirEntry]:
-    """``iterate_dir``: ENOTDIR for non-directories; atime; position advances."""
+def iterate_dir(k: Kernel, file: File, cred: Cred, *, once: bool = False) -> list[DirEntry]:
+    """``iterate_dir``: ENOTDIR for non-directories; atime; position advances.
+
+    ``once``: exactly one ``->iterate_shared`` call, as one ``getdents64`` with a large
+    buffer makes (a driver whose single pass differs from "every remaining entry"
+    provides ``iterate_once(file, pos, cred) -> (entries, new_pos)``; FUSE does).
+    """
     if file.is_path:
         raise oserror(errno.EBADF)
     inode = file.inode
@@ -571,9 +606,15 @@ def iterate_dir(k: Kernel, file: File, cred: Cred) -> list[DirEntry]:
         raise oserror(errno.ENOTDIR)
     if inode.dead:
         raise oserror(errno.ENOENT)  # IS_DEADDIR: a removed directory lists nothing
-    entries = inode.iterate(file, file.pos, cred)
-    if entries:
-        file.pos = entries[-1].off
+    iterate_once = getattr(inode, "iterate_once", None) if once else None
+    entries: list[DirEntry]
+    if iterate_once is not None:
+        entries, file.pos = iterate_once(file, file.pos, cred)
+    else:
+        entries = inode.iterate(file, file.pos, cred)
+        if entries:
+            file.pos = entries[-1].off
+    fsnotify.fsnotify_access(file)
     file_accessed(k, file)
     return entries
 

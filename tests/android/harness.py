@@ -183,3 +183,122 @@ def open_reply(fh: int) -> Any:
         return Reply(uapi.FuseOpenOut(fh=fh, open_flags=flags))
 
     return answer
+
+
+# =========================================================================================
+# Helpers for the held-back scenarios (tests/android/test_selftests_heldback.py).
+# Added in one block; nothing above this line changed behaviour.
+
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0o2000000)
+#: glibc ``opendir``: ``open(name, O_RDONLY|O_NDELAY|O_DIRECTORY|O_LARGEFILE|O_CLOEXEC)``
+OPENDIR_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_DIRECTORY | O_CLOEXEC
+#: ``FUSE_MIN_READ_BUFFER``: the forked daemons' ``bytes_in`` buffer
+FUSE_MIN_READ_BUFFER = 8192
+U64_MAX = (1 << 64) - 1
+U32_MAX = (1 << 32) - 1
+
+
+class ForkedDaemon(HarnessDaemon):
+    """``FUSE_START_DAEMON``'s child, as the newer harness forks it.
+
+    After its last scripted step the child either exits (``after="exit"``: the parent
+    still holds ``/dev/fuse``, so from then on nobody reads it -- asynchronous requests
+    stay queued, a synchronous one would block forever, :class:`UnansweredRequest`) or
+    keeps reading without answering until the mount goes (``after="read_forever"``, the
+    ``while (read(fuse_dev, ...) != -1);`` loop of ``bpf_test_remove_backing``).
+    """
+
+    def __init__(self, steps: list[Step], *, handle_init: bool = True, after: str = "exit") -> None:
+        super().__init__(steps, handle_init=handle_init)
+        self.after = after
+        self.conn: Any = None
+        self.unanswered: list[Request] = []  # read after the script (read_forever)
+
+    def handle(self, req: Request) -> Reply | None:
+        if self.position >= len(self.steps) and self.after == "read_forever":
+            self.requests.append(req)
+            self.unanswered.append(req)
+            return None
+        reply = super().handle(req)
+        if self.position >= len(self.steps) and self.after == "exit" and self.conn is not None:
+            self.conn.detach_daemon()
+        return reply
+
+
+def start_daemon(
+    env: Env,
+    script: list[Step],
+    bpf: Any = None,
+    *,
+    root_dir: bool = True,
+    init: bool = True,
+    after: str = "exit",
+) -> ForkedDaemon:
+    """``mount_fuse``/``mount_fuse_no_init`` + ``FUSE_START_DAEMON``: the daemon runs as its
+    own process (``daemon.proc``, attached before mounting so a script can open backing
+    files and load programs there)."""
+    daemon = ForkedDaemon(script, handle_init=init, after=after)
+    daemon.attach(env.k.spawn(cwd=CWD))
+    env.mount_fuse(bpf, root_dir, daemon=daemon, init=init)
+    daemon.conn = env.m.conn
+    if daemon.position >= len(daemon.steps) and after == "exit":
+        env.m.conn.detach_daemon()
+    return daemon
+
+
+def getdents64(env: Env, fd: int) -> list[Any]:
+    """One ``getdents64(2)`` call: exactly one ``->iterate_shared`` of the directory
+    (FUSE: one READDIR/READDIRPLUS request, or one fuse-bpf READDIR run with its
+    ``again`` loop), as glibc's ``readdir`` issues when its buffer is empty."""
+    from simfs.vfs import ops
+
+    proc = env.proc
+
+    def do() -> list[Any]:
+        return ops.iterate_dir(env.k, proc.fdtable.get(fd), proc.cred, once=True)
+
+    return proc._sys("getdents64", do, fd)
+
+
+class Dir:
+    """glibc's ``DIR``: ``opendir`` = open + ``fstat``; ``readdir`` refills its buffer
+    with one :func:`getdents64` when it runs dry; 0 entries is the end of the directory
+    (``None``); an error raises ``OSError`` (``readdir`` returns NULL with ``errno``)."""
+
+    def __init__(self, env: Env, path: str) -> None:
+        self.env = env
+        self.fd = env.proc.open(path, OPENDIR_FLAGS)
+        env.proc.fstat(self.fd)
+        self.buffer: list[Any] = []
+        self.eof = False
+
+    def readdir(self) -> Any:
+        if not self.buffer and not self.eof:
+            self.buffer = getdents64(self.env, self.fd)
+            self.eof = not self.buffer
+        return self.buffer.pop(0) if self.buffer else None
+
+    def closedir(self) -> None:
+        self.env.proc.close(self.fd)
+
+
+def fuse_attr_of(env: Env, path: str) -> uapi.FuseAttr:
+    """The harness's ``s_fuse_attr``: ``stat`` a path into a ``struct fuse_attr``."""
+    s = env.proc.stat(path)
+    return uapi.FuseAttr(
+        ino=s.st_ino,
+        size=s.st_size,
+        blocks=s.st_blocks,
+        atime=int(s.st_atime),
+        mtime=int(s.st_mtime),
+        ctime=int(s.st_ctime),
+        atimensec=s.st_atime_ns % 10**9,
+        mtimensec=s.st_mtime_ns % 10**9,
+        ctimensec=s.st_ctime_ns % 10**9,
+        mode=s.st_mode,
+        nlink=s.st_nlink,
+        uid=s.st_uid,
+        gid=s.st_gid,
+        rdev=s.st_rdev,
+        blksize=s.st_blksize,
+    )
