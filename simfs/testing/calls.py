@@ -197,6 +197,14 @@ class Observer:
         self._labels: dict[int, str] = {}
         self._times: dict[tuple[str, str], int] = {}
 
+    def fork(self) -> Observer:
+        """An observer that starts with this one's labels and last seen times and then
+        goes its own way (for results that are not compared)."""
+        other = Observer(self.fields)
+        other._labels = dict(self._labels)
+        other._times = dict(self._times)
+        return other
+
     def label(self, ino: int) -> str:
         """``i1``, ``i2``, ... in order of first sight."""
         lab = self._labels.get(ino)

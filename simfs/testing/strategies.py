@@ -293,9 +293,10 @@ def path_vocabulary(
     Components are ``names``, ``.`` and ``..`` (up to ``max_components``), optionally with
     a trailing ``/``, relative to the cwd (the mount point) or absolute through
     ``absolute_prefix``; plus the 255- and 256-byte names and the empty path.  Paths
-    whose ``..`` would climb above the mount root are left out, so every call stays
-    inside the mount (symlinks may still lead out: both sides of a comparison follow them
-    identically).
+    whose ``..`` would climb above the mount root are left out, so a path leaves the
+    mount only through a symlink: one leading out, or one to ``.`` followed by ``..``
+    (``a/..`` with ``a -> .`` is the parent of the mount point, as on Linux).  Both
+    sides of a comparison follow them identically.
     """
     comps = [*names, ".", ".."]
     rels: list[str] = []
