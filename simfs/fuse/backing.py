@@ -1010,21 +1010,7 @@ def _getattr_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
         return KEEP
     valid = out.attr_valid * 10**9 + out.attr_valid_nsec
     if "attrs_not_copied_back" in SEEDED_BUGS:
-        return Kstat(
-            ino=attr.ino,
-            mode=inode.mode,
-            nlink=inode.nlink,
-            uid=inode.uid,
-            gid=inode.gid,
-            rdev=inode.rdev,
-            size=inode.size,
-            atime_ns=inode.atime_ns,
-            mtime_ns=inode.mtime_ns,
-            ctime_ns=inode.ctime_ns,
-            blksize=inode.blksize,
-            blocks=inode.blocks,
-            dev=inode.sb.dev,
-        )
+        return replace(inode.fillattr(), ino=attr.ino)  # the stale in-core attributes
     inode.mode = (inode.mode & st.S_IFMT(inode.mode)) | (attr.mode & 0o7777)
     inode.nlink = attr.nlink
     inode.uid = attr.uid
