@@ -543,7 +543,7 @@ class Passthrough(Daemon):
         listing = self._dirs.get(a.fh)
         if listing is None or a.offset == 0:
             self.proc.lseek(a.fh, 0, os.SEEK_SET)  # seekdir(0)
-            listing = self.proc.getdents(a.fh)
+            listing = self.proc.getdents_all(a.fh)
             self._dirs[a.fh] = listing
         dirpath = self._path(req.nodeid)
         out: list[Any] = []
