@@ -1615,7 +1615,7 @@ def _open_backing(op: Op, fa: BpfArgs) -> Any:
         mask = MAY_WRITE
     elif acc == os.O_RDWR:
         mask = MAY_READ | MAY_WRITE
-    else:
+    else:  # switch (foi->flags & O_ACCMODE) { ... default: return -EINVAL; }: O_ACCMODE 3
         raise oserror(errno.EINVAL)
     if lower.dentry.inode is None:
         raise oserror(errno.ENOENT)
