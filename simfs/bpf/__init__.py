@@ -315,15 +315,17 @@ class FuseBpfArg:
     """``struct fuse_bpf_arg`` as a program sees it: ``size`` and ``value`` (and the
     buffer's ``end_offset`` as ``capacity``)."""
 
-    __slots__ = ("_buf", "_run", "_writable")
+    __slots__ = ("_buf", "_index", "_run", "_writable")
     _buf: ArgBuffer
     _run: _Run
     _writable: bool
+    _index: int
 
-    def __init__(self, buf: ArgBuffer, writable: bool, run: _Run) -> None:
+    def __init__(self, buf: ArgBuffer, writable: bool, run: _Run, index: int = -1) -> None:
         object.__setattr__(self, "_buf", buf)
         object.__setattr__(self, "_writable", writable)
         object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_index", index)
 
     @property
     def size(self) -> int:
@@ -344,7 +346,8 @@ class FuseBpfArg:
         (a list's edits are checked when the program returns)."""
         v = self._buf.value
         if isinstance(v, uapi.WireStruct):
-            where = "out_args[].value" if self._writable else "in_args[].value"
+            i = "" if self._index < 0 else str(self._index)
+            where = f"out_args[{i}].value" if self._writable else f"in_args[{i}].value"
             return struct_view(v, self._writable, self._run.fault, self._store, where)
         return v
 
@@ -397,8 +400,12 @@ class FuseBpfArgs:
             ArgBuffer(None, 0, 0, bytes) for _ in range(uapi.FUSE_MAX_OUT_ARGS - len(s.out_args))
         ]
         # the kernel's arrays are fixed (5 in, 3 out); unused slots are zero (NULL, size 0)
-        object.__setattr__(self, "in_args", tuple(FuseBpfArg(b, False, run) for b in ins))
-        object.__setattr__(self, "out_args", tuple(FuseBpfArg(b, True, run) for b in outs))
+        object.__setattr__(
+            self, "in_args", tuple(FuseBpfArg(b, False, run, i) for i, b in enumerate(ins))
+        )
+        object.__setattr__(
+            self, "out_args", tuple(FuseBpfArg(b, True, run, i) for i, b in enumerate(outs))
+        )
 
     @property
     def nodeid(self) -> int:
