@@ -122,8 +122,10 @@ class Passthrough(Daemon):
 
     ``entry_timeout``/``attr_timeout`` are seconds (passthrough_ll's ``-o timeout``,
     default 1.0); ``cache``: ``"normal"`` (no open flags), ``"never"`` (FOPEN_DIRECT_IO)
-    or ``"always"`` (FOPEN_KEEP_CACHE), as ``-o cache=``.  ``nodes`` is the inode table
-    (nodeid -> node with ``nlookup``), for tests.
+    or ``"always"`` (FOPEN_KEEP_CACHE), as ``-o cache=``.  ``access=True`` answers ACCESS
+    with the daemon's own ``access(2)``, as libfuse's high-level ``passthrough`` example
+    does (passthrough_ll has no ACCESS handler: ENOSYS, and the kernel allows from then
+    on).  ``nodes`` is the inode table (nodeid -> node with ``nlookup``), for tests.
     """
 
     init_flags = PASSTHROUGH_LL_INIT_FLAGS
@@ -144,6 +146,7 @@ class Passthrough(Daemon):
         cache: str = "normal",
         rename_flags: bool = True,
         readdirplus: bool = True,
+        access: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -159,6 +162,7 @@ class Passthrough(Daemon):
         self.flush_supported = flush
         self.cache = cache
         self.rename_flags = rename_flags
+        self.access_supported = access
         if not readdirplus:
             self.init_flags = self.init_flags & ~(
                 uapi.FUSE_DO_READDIRPLUS | uapi.FUSE_READDIRPLUS_AUTO
@@ -233,6 +237,8 @@ class Passthrough(Daemon):
         return Reply(dataclasses.replace(out, flags=self.init_flags & offered))
 
     def handle(self, req: Request) -> Reply | None:
+        if req.opcode == uapi.FUSE_ACCESS and self.access_supported:
+            return self.access(req)
         fn = self._handlers.get(req.opcode)
         if fn is None:
             return Reply.error(errno.ENOSYS)
@@ -399,6 +405,14 @@ class Passthrough(Daemon):
                 mt = pick(uapi.FATTR_MTIME, now_m, a.mtime, a.mtimensec, cur.st_mtime_ns)
                 p.utime(path, ns=(at, mt), **nofollow)
         return self.getattr(req)
+
+    def access(self, req: Request) -> Reply:
+        """``access=True``: libfuse's high-level ``passthrough`` ``xmp_access``, the
+        daemon's own ``access(2)`` on the source (as the daemon's user, root here)."""
+        a = cast(uapi.FuseAccessIn, req.args[0])
+        if not self.proc.access(self._path(req.nodeid), a.mask):
+            return Reply.error(errno.EACCES)
+        return Reply()
 
     def readlink(self, req: Request) -> Reply:
         target = self.proc.readlink(self._path(req.nodeid))

@@ -10,9 +10,10 @@ Neither side carries expected values: the real kernel is the reference.
 - ``access_*`` (item 2): without ``default_permissions`` ``fuse_permission`` sends
   ACCESS for ``access(2)`` (``mask & MAY_ACCESS`` is tested before the MAY_EXEC rule);
   passthrough_ll has no ACCESS handler, so ENOSYS makes the kernel allow every later
-  ``access`` (``fc->no_access``): root's ``X_OK`` on a 0644 file is True there (a daemon
-  that calls ``access(2)`` itself, like libfuse's high-level ``passthrough``, says False).
-  With ``default_permissions`` ``generic_permission`` decides: False, as on tmpfs.
+  ``access`` (``fc->no_access``): root's ``X_OK`` on a 0644 file is True there.  A daemon
+  that calls ``access(2)`` itself, libfuse's high-level ``passthrough`` example
+  (``xmp_access``; ``Passthrough(access=True)`` here), says False, as tmpfs does; so does
+  ``default_permissions``, where ``generic_permission`` decides.
 - ``chown_noop`` (item 8): ``chown(f, -1, -1)`` is a SETATTR with no attribute bit;
   passthrough_ll changes nothing, so ctime stays (tmpfs bumps it).
 - ``relink`` / ``unlinked_open`` (item 7): the daemon must keep reaching an inode after
@@ -108,13 +109,17 @@ def probe_unlinked_open(o: Any, m: str) -> list[Any]:
     return out
 
 
-PROBES: dict[str, tuple[Probe, str]] = {
-    "access": (probe_access, ""),
-    "access_default_permissions": (probe_access, "default_permissions"),
-    "chown_noop": (probe_chown_noop, ""),
-    "relink": (probe_relink, ""),
-    "unlinked_open": (probe_unlinked_open, ""),
+#: name -> (probe, extra mount options, daemon: "ll" = passthrough_ll serving LOWER,
+#: "hl" = libfuse's high-level passthrough serving "/" with ACCESS answered by access(2))
+PROBES: dict[str, tuple[Probe, str, str]] = {
+    "access": (probe_access, "", "ll"),
+    "access_default_permissions": (probe_access, "default_permissions", "ll"),
+    "access_daemon_access": (probe_access, "", "hl"),
+    "chown_noop": (probe_chown_noop, "", "ll"),
+    "relink": (probe_relink, "", "ll"),
+    "unlinked_open": (probe_unlinked_open, "", "ll"),
 }
+HIGH_LEVEL_SRC = record.EXAMPLE_SRC.parent / "passthrough.c"
 
 
 def _fixture(root: str, o: Any) -> None:
@@ -125,42 +130,48 @@ def _fixture(root: str, o: Any) -> None:
 
 
 def run_sim(name: str) -> list[Any]:
-    fn, opts = PROBES[name]
+    fn, opts, kind = PROBES[name]
     k = simfs.Kernel()
     root = k.spawn(umask=0o022)
     root.mkdir("/src")
     root.mkdir("/mnt")
     _fixture("/src", root)
-    k.mount_fuse(
-        "/mnt",
-        daemon=Passthrough("/src", xattr=False),
-        default_permissions="default_permissions" in opts,
-    )
-    return json.loads(json.dumps(fn(root, "/mnt")))
+    if kind == "hl":  # passthrough.c: the whole tree, timeouts 0 (xmp_init), access(2)
+        daemon = Passthrough("/", xattr=False, access=True, entry_timeout=0, attr_timeout=0)
+        where = "/mnt/src"
+    else:
+        daemon = Passthrough("/src", xattr=False)
+        where = "/mnt"
+    k.mount_fuse("/mnt", daemon=daemon, default_permissions="default_permissions" in opts)
+    return json.loads(json.dumps(fn(root, where)))
 
 
 # --- the real side ---------------------------------------------------------------------
 
 
-def _namespace_main(binary: str, base: str, name: str) -> int:
+def _namespace_main(binaries: dict[str, str], base: str, name: str) -> int:
     """Inside ``unshare -m``: mount, run the probe, print its JSON, unmount."""
-    fn, opts = PROBES[name]
+    fn, opts, kind = PROBES[name]
     lower, mnt = f"{base}/lower", f"{base}/mnt"
     os.makedirs(lower)
     os.makedirs(mnt)
     os.umask(0o022)
     _fixture(lower, os)
-    o = "source=" + lower + ",timeout=1" + ("," + opts if opts else "")
-    daemon = subprocess.Popen(
-        [binary, "-f", "-s", "-o", o, mnt], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    if kind == "hl":
+        argv = [binaries["hl"], "-f", "-s", *(["-o", opts] if opts else []), mnt]
+        where = mnt + lower
+    else:
+        o = "source=" + lower + ",timeout=1" + ("," + opts if opts else "")
+        argv = [binaries["ll"], "-f", "-s", "-o", o, mnt]
+        where = mnt
+    daemon = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 15
         while not os.path.ismount(mnt):
             if daemon.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"passthrough_ll did not mount (rc {daemon.poll()})")
             time.sleep(0.01)
-        print(json.dumps(fn(os, mnt)), flush=True)
+        print(json.dumps(fn(os, where)), flush=True)
     finally:
         record._umount(mnt)
         try:
@@ -172,21 +183,28 @@ def _namespace_main(binary: str, base: str, name: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def binary() -> Iterator[str]:
+def binaries() -> Iterator[dict[str, str]]:
     why = record.cannot_record()
     if why:
         pytest.skip(f"cannot run passthrough_ll on the real kernel: {why}")
+    if not HIGH_LEVEL_SRC.exists():
+        pytest.skip(f"{HIGH_LEVEL_SRC} not found (libfuse3-dev's examples)")
     with tempfile.TemporaryDirectory(prefix="simfs-probe-build-") as d:
-        yield record.build(d).binaries["passthrough_ll"]
+        flags = subprocess.run(
+            ["pkg-config", "fuse3", "--cflags", "--libs"], capture_output=True, text=True
+        ).stdout.split()
+        hl = f"{d}/passthrough"
+        subprocess.run(["gcc", "-O2", str(HIGH_LEVEL_SRC), *flags, "-o", hl], check=True)
+        yield {"ll": record.build(d).binaries["passthrough_ll"], "hl": hl}
 
 
-def run_real(binary: str, name: str) -> list[Any]:
+def run_real(binaries: dict[str, str], name: str) -> list[Any]:
     with tempfile.TemporaryDirectory(prefix=f"simfs-probe-{name}-") as base:
         root = Path(__file__).resolve().parents[2]
         code = (
             f"import sys; sys.path.insert(0, {str(root)!r});"
             "from tests.fuse import test_real_passthrough_probes as t;"
-            f"sys.exit(t._namespace_main({binary!r}, {base!r}, {name!r}))"
+            f"sys.exit(t._namespace_main({binaries!r}, {base!r}, {name!r}))"
         )
         r = subprocess.run(
             ["unshare", "-m", "--propagation", "private", sys.executable, "-c", code],
@@ -200,13 +218,14 @@ def run_real(binary: str, name: str) -> list[Any]:
 
 @pytest.mark.realkernel
 @pytest.mark.parametrize("name", sorted(PROBES))
-def test_probe_matches_real_kernel(binary: str, name: str) -> None:
-    assert run_sim(name) == run_real(binary, name)
+def test_probe_matches_real_kernel(binaries: dict[str, str], name: str) -> None:
+    assert run_sim(name) == run_real(binaries, name)
 
 
 def test_probes_see_the_differences_they_are_about() -> None:
     """The probes can fail: each one's simfs result shows the behaviour in question."""
     assert run_sim("access")[0] is True  # ACCESS -> ENOSYS -> allowed
     assert run_sim("access_default_permissions")[0] is False  # generic_permission
+    assert run_sim("access_daemon_access")[0] is False  # the daemon's access(2) as root
     assert run_sim("chown_noop")[:2] == [True, False]
     assert run_sim("relink")[0] is None  # link B A works (no ESTALE)
