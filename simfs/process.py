@@ -490,6 +490,7 @@ class Process:
 
     def read(self, fd: int, n: int) -> bytes:
         """``os.read``."""
+        n = _c_integer(n, "read")
         return self._sys("read", lambda: ops.vfs_read(self.kernel, self._file(fd), n, None), fd, n)
 
     def pread(self, fd: int, n: int, offset: int) -> bytes:
@@ -542,6 +543,7 @@ class Process:
 
     def ftruncate(self, fd: int, length: int) -> None:
         """``os.ftruncate``: EINVAL unless open for writing on a regular file."""
+        length = _c_integer(length, "ftruncate")
 
         def do() -> None:
             f = self._file(fd)
@@ -559,6 +561,7 @@ class Process:
 
     def truncate(self, path: Any, length: int) -> None:
         """``os.truncate`` (a path, or an fd like ``os.truncate`` accepts)."""
+        length = _c_integer(length, "truncate")
         if isinstance(path, int) and not isinstance(path, bool):
             return self.ftruncate(path, length)
         p, _ = _fspath(path, "truncate")
@@ -584,6 +587,7 @@ class Process:
 
     def fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:
         """``fallocate(2)``."""
+        offset, length = _c_integer(offset, "fallocate"), _c_integer(length, "fallocate")
         self._sys(
             "fallocate",
             lambda: ops.vfs_fallocate(self.kernel, self._file(fd), mode, offset, length),
