@@ -10,6 +10,7 @@ enters the kernel through :meth:`simfs.kernel.Kernel.run_syscall`; the rules liv
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import stat as st
 from collections.abc import Callable, Iterator
@@ -59,6 +60,7 @@ from simfs.vfs.permission import (
     setattr_should_drop_sgid,
     vfs_prepare_mode,
 )
+from simfs.vfs.readdir import GETDENTS_BUFSIZE
 
 if TYPE_CHECKING:
     from simfs.kernel import Kernel
@@ -184,6 +186,28 @@ def _fspath(path: Any, fn: str, allow_fd: bool = False) -> tuple[str, bool]:
     if "\0" in p:
         raise ValueError(f"{fn}: embedded null character in path")
     return p, False
+
+
+def _c_integer(value: Any, fn: str, *, bits: int = 64, signed: bool = True) -> int:
+    """``os``'s conversion of an integer argument to a C type before the kernel sees it:
+    TypeError for a non-integer, OverflowError outside the type's range (``os.lseek``
+    with ``2**70`` never reaches ``lseek(2)``)."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{fn}: '{type(value).__name__}' object cannot be interpreted as an integer"
+        ) from None
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    if not low <= v <= high:
+        kind = ("C long" if bits == 64 else "C int") if signed else f"C unsigned {bits}-bit int"
+        raise OverflowError(f"{fn}: Python int too large to convert to {kind}")
+    return v
+
+
+def _unsigned_int(value: Any, fn: str) -> int:
+    """A C ``unsigned int`` argument (``getdents64``'s ``count``)."""
+    return _c_integer(value, fn, bits=32, signed=False)
 
 
 def _xattr_name(attribute: Any, fn: str) -> str:
@@ -466,10 +490,12 @@ class Process:
 
     def read(self, fd: int, n: int) -> bytes:
         """``os.read``."""
+        n = _c_integer(n, "read")
         return self._sys("read", lambda: ops.vfs_read(self.kernel, self._file(fd), n, None), fd, n)
 
     def pread(self, fd: int, n: int, offset: int) -> bytes:
         """``os.pread``."""
+        n, offset = _c_integer(n, "pread"), _c_integer(offset, "pread")
 
         def do() -> bytes:
             f = self._file(fd)
@@ -488,13 +514,15 @@ class Process:
 
     def pwrite(self, fd: int, data: bytes | bytearray | memoryview, offset: int) -> int:
         """``os.pwrite``."""
+        offset = _c_integer(offset, "pwrite")
         b = bytes(data)
         return self._sys(
             "pwrite", lambda: ops.vfs_write(self.kernel, self._file(fd), b, offset), fd, b, offset
         )
 
     def lseek(self, fd: int, position: int, whence: int) -> int:
-        """``os.lseek``."""
+        """``os.lseek``: the offset is a C ``off_t`` (OverflowError outside it)."""
+        position = _c_integer(position, "lseek")
         return self._sys(
             "lseek",
             lambda: ops.vfs_llseek(self.kernel, self._file(fd), position, whence),
@@ -515,6 +543,7 @@ class Process:
 
     def ftruncate(self, fd: int, length: int) -> None:
         """``os.ftruncate``: EINVAL unless open for writing on a regular file."""
+        length = _c_integer(length, "ftruncate")
 
         def do() -> None:
             f = self._file(fd)
@@ -532,6 +561,7 @@ class Process:
 
     def truncate(self, path: Any, length: int) -> None:
         """``os.truncate`` (a path, or an fd like ``os.truncate`` accepts)."""
+        length = _c_integer(length, "truncate")
         if isinstance(path, int) and not isinstance(path, bool):
             return self.ftruncate(path, length)
         p, _ = _fspath(path, "truncate")
@@ -557,6 +587,7 @@ class Process:
 
     def fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:
         """``fallocate(2)``."""
+        offset, length = _c_integer(offset, "fallocate"), _c_integer(length, "fallocate")
         self._sys(
             "fallocate",
             lambda: ops.vfs_fallocate(self.kernel, self._file(fd), mode, offset, length),
@@ -575,6 +606,11 @@ class Process:
         offset_dst: int | None = None,
     ) -> int:
         """``os.copy_file_range``."""
+        count = _c_integer(count, "copy_file_range")
+        if offset_src is not None:
+            offset_src = _c_integer(offset_src, "copy_file_range")
+        if offset_dst is not None:
+            offset_dst = _c_integer(offset_dst, "copy_file_range")
 
         def do() -> int:
             fin, fout = self._file(src), self._file(dst)
@@ -600,15 +636,28 @@ class Process:
 
         self._sys("flock", do, fd, operation)
 
-    def getdents(self, fd: int) -> list[Dirent]:
-        """``getdents64(2)``: every remaining entry, ``.`` and ``..`` included."""
+    def getdents(self, fd: int, count: int = GETDENTS_BUFSIZE) -> list[Dirent]:
+        """``getdents64(2)``: ONE call with a buffer of ``count`` bytes (glibc's 32 KiB if
+        omitted): the entries whose ``linux_dirent64`` records fit, ``.`` and ``..``
+        included, or ``[]`` at the end of the directory.  One call is one
+        ``iterate_dir``, so a FUSE directory sees one READDIR (or one fuse-bpf READDIR
+        run).  EINVAL when the buffer cannot hold the first entry.  Every remaining
+        entry: :meth:`getdents_all`."""
+        count = _unsigned_int(count, "getdents")
 
         def do() -> list[Dirent]:
-            f = self._file(fd)
-            ents = ops.iterate_dir(self.kernel, f, self.cred)
+            ents = ops.getdents64(self.kernel, self._file(fd), self.cred, count)
             return [Dirent(e.name, e.ino, e.dtype, e.off) for e in ents]
 
-        return self._sys("getdents", do, fd)
+        return self._sys("getdents", do, fd, count)
+
+    def getdents_all(self, fd: int, count: int = GETDENTS_BUFSIZE) -> list[Dirent]:
+        """Every remaining entry: :meth:`getdents` calls until one returns ``[]``, as a
+        ``readdir`` loop makes them (each call is a separate ``getdents64``)."""
+        out: list[Dirent] = []
+        while batch := self.getdents(fd, count):
+            out.extend(batch)
+        return out
 
     # --- metadata --------------------------------------------------------------------------
     def stat(

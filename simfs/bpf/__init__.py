@@ -18,9 +18,11 @@ What the context allows follows ``fuse_prog_is_valid_access`` (ACK, after "fuse-
 verifier bypass"): every scalar field (``nodeid``, ``opcode``, ``error_in``, the counts,
 ``flags``, each arg's ``size``) is read-only; ``in_args[i].value`` is a read-only buffer
 (``PTR_TO_RDONLY_BUF``); ``out_args[i].value`` is writable (``PTR_TO_BUF``) within the
-buffer's end (``end_offset``).  Wire values are the frozen ``simfs.uapi`` structs, so a
-program writes a field with ``fa.out_args[0].value = dataclasses.replace(v, nodeid=5)``
-or the shortcut ``fa.out_args[0].set(nodeid=5)``.
+buffer's end (``end_offset``).  A struct argument's ``value`` is a pointer to the
+buffer, as in C: ``feo = fa.out_args[0].value; feo.nodeid = 5`` (ACK's
+``feo->nodeid = 5``) stores into the buffer, type-checked (:mod:`simfs.bpf.view`); the
+same store through an in-argument is a fault.  ``fa.out_args[0].set(nodeid=5)`` and
+``fa.out_args[0].value = dataclasses.replace(v, nodeid=5)`` do the same.
 
 Faults.  A real verifier rejects bad programs at load time; a Python function can only
 be checked when it runs.  ``prog_load`` rejects what the verifier would reject statically
@@ -64,6 +66,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from simfs import uapi
+from simfs.bpf.view import frozen, struct_view
 from simfs.vfs.inode import Inode, SuperBlock, oserror
 
 if TYPE_CHECKING:
@@ -312,15 +315,17 @@ class FuseBpfArg:
     """``struct fuse_bpf_arg`` as a program sees it: ``size`` and ``value`` (and the
     buffer's ``end_offset`` as ``capacity``)."""
 
-    __slots__ = ("_buf", "_run", "_writable")
+    __slots__ = ("_buf", "_index", "_run", "_writable")
     _buf: ArgBuffer
     _run: _Run
     _writable: bool
+    _index: int
 
-    def __init__(self, buf: ArgBuffer, writable: bool, run: _Run) -> None:
+    def __init__(self, buf: ArgBuffer, writable: bool, run: _Run, index: int = -1) -> None:
         object.__setattr__(self, "_buf", buf)
         object.__setattr__(self, "_writable", writable)
         object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_index", index)
 
     @property
     def size(self) -> int:
@@ -336,14 +341,21 @@ class FuseBpfArg:
 
     @property
     def value(self) -> Any:
+        """The buffer: a struct as a pointer to it (stores through it are checked and
+        copied back, :mod:`simfs.bpf.view`); a name, bytes or the dirent records as is
+        (a list's edits are checked when the program returns)."""
         v = self._buf.value
-        if isinstance(v, list):
-            # the program sees the records; edits are checked when it returns
-            return v
+        if isinstance(v, uapi.WireStruct):
+            i = "" if self._index < 0 else str(self._index)
+            where = f"out_args[{i}].value" if self._writable else f"in_args[{i}].value"
+            return struct_view(v, self._writable, self._run.fault, self._store, where)
         return v
 
     @value.setter
     def value(self, new: Any) -> None:
+        self._run.write(self._buf, self._writable, new)
+
+    def _store(self, new: Any) -> None:
         self._run.write(self._buf, self._writable, new)
 
     def set(self, **fields: Any) -> None:
@@ -388,8 +400,12 @@ class FuseBpfArgs:
             ArgBuffer(None, 0, 0, bytes) for _ in range(uapi.FUSE_MAX_OUT_ARGS - len(s.out_args))
         ]
         # the kernel's arrays are fixed (5 in, 3 out); unused slots are zero (NULL, size 0)
-        object.__setattr__(self, "in_args", tuple(FuseBpfArg(b, False, run) for b in ins))
-        object.__setattr__(self, "out_args", tuple(FuseBpfArg(b, True, run) for b in outs))
+        object.__setattr__(
+            self, "in_args", tuple(FuseBpfArg(b, False, run, i) for i, b in enumerate(ins))
+        )
+        object.__setattr__(
+            self, "out_args", tuple(FuseBpfArg(b, True, run, i) for i, b in enumerate(outs))
+        )
 
     @property
     def nodeid(self) -> int:
@@ -442,6 +458,7 @@ class _Run:
     def write(self, buf: ArgBuffer, writable: bool, new: Any) -> None:
         if not writable:
             self.fault(errno.EACCES, "write to a read-only in_args buffer")
+        new = frozen(new)  # a struct view (or one holding views) stores its frozen struct
         cur = buf.value
         if isinstance(cur, uapi.WireStruct) or dataclasses.is_dataclass(cur):
             if type(new) is not type(cur):

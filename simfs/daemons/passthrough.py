@@ -13,9 +13,11 @@ COPY_FILE_RANGE and LSEEK, and answers ENOSYS to what passthrough_ll does not im
 (ACCESS, IOCTL, CANONICAL_PATH, locks...).
 
 Differences from passthrough_ll, all switchable: besides its ``O_PATH`` descriptor (used
-for GETATTR, so an unlinked open file still answers), a node is reached by its last known
-path (updated on RENAME), since the simulated kernel has no ``/proc/self/fd`` to reopen
-it; ``xattr`` is on by default (passthrough_ll needs ``-o xattr``);
+for GETATTR, so an unlinked open file still answers), a node is reached by any of the
+names it is known under (every LOOKUP/CREATE/LINK name, dropped on UNLINK/RMDIR, moved on
+RENAME), since the simulated kernel has no ``/proc/self/fd`` to reopen the descriptor: a
+name changed in the source directory behind the daemon's back is not followed; ``xattr``
+is on by default (passthrough_ll needs ``-o xattr``);
 RENAME2 flags and FALLOCATE modes are served (``rename_flags``; passthrough_ll answers
 EINVAL / EOPNOTSUPP); ``flush=False`` answers FLUSH with ENOSYS (the recordings'
 ``passthrough_ll_noflush`` build); ``negative_timeout`` replies nodeid 0 for a missing
@@ -56,14 +58,29 @@ _U64 = (1 << 64) - 1
 
 @dataclass
 class _Node:
-    """``struct lo_inode``."""
+    """``struct lo_inode``, plus every name this daemon knows for the inode.
+
+    passthrough_ll reaches an inode through its ``O_PATH`` descriptor (``/proc/self/fd/N``),
+    so it keeps working whatever happens to the names; simfs has no ``/proc``, so a node
+    keeps the names it was looked up, created or linked under, as the requests change
+    them (UNLINK/RMDIR drop one, RENAME moves them), and any of them reaches it."""
 
     nodeid: int
     ino: int
     dev: int
-    path: str | None
+    names: list[str]
     nlookup: int = 0
     fd: int = -1  # an O_PATH descriptor, as lo_inode->fd
+
+    @property
+    def path(self) -> str | None:
+        """A name that reaches the inode (the most recently learnt), or None."""
+        return self.names[0] if self.names else None
+
+    def learn(self, path: str) -> None:
+        if path in self.names:
+            self.names.remove(path)
+        self.names.insert(0, path)
 
 
 def _split(sec: float) -> tuple[int, int]:
@@ -105,8 +122,10 @@ class Passthrough(Daemon):
 
     ``entry_timeout``/``attr_timeout`` are seconds (passthrough_ll's ``-o timeout``,
     default 1.0); ``cache``: ``"normal"`` (no open flags), ``"never"`` (FOPEN_DIRECT_IO)
-    or ``"always"`` (FOPEN_KEEP_CACHE), as ``-o cache=``.  ``nodes`` is the inode table
-    (nodeid -> node with ``nlookup``), for tests.
+    or ``"always"`` (FOPEN_KEEP_CACHE), as ``-o cache=``.  ``access=True`` answers ACCESS
+    with the daemon's own ``access(2)``, as libfuse's high-level ``passthrough`` example
+    does (passthrough_ll has no ACCESS handler: ENOSYS, and the kernel allows from then
+    on).  ``nodes`` is the inode table (nodeid -> node with ``nlookup``), for tests.
     """
 
     init_flags = PASSTHROUGH_LL_INIT_FLAGS
@@ -127,6 +146,7 @@ class Passthrough(Daemon):
         cache: str = "normal",
         rename_flags: bool = True,
         readdirplus: bool = True,
+        access: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -142,6 +162,7 @@ class Passthrough(Daemon):
         self.flush_supported = flush
         self.cache = cache
         self.rename_flags = rename_flags
+        self.access_supported = access
         if not readdirplus:
             self.init_flags = self.init_flags & ~(
                 uapi.FUSE_DO_READDIRPLUS | uapi.FUSE_READDIRPLUS_AUTO
@@ -150,6 +171,7 @@ class Passthrough(Daemon):
         self._by_key: dict[tuple[int, int], int] = {}
         self._next_nodeid = 2
         self._dirs: dict[int, list[Any] | None] = {}
+        self._fh_node: dict[int, int] = {}  # open file handle -> nodeid
         self._handlers: dict[int, Callable[[Request], Reply | None]] = {
             uapi.FUSE_LOOKUP: self.lookup,
             uapi.FUSE_FORGET: self.forget,
@@ -199,7 +221,7 @@ class Passthrough(Daemon):
             raise NotADirectoryError(
                 errno.ENOTDIR, "Passthrough source is not a directory", self.source
             )
-        root = _Node(uapi.FUSE_ROOT_ID, s.st_ino, s.st_dev, self.source, nlookup=2)
+        root = _Node(uapi.FUSE_ROOT_ID, s.st_ino, s.st_dev, [self.source], nlookup=2)
         root.fd = proc.open(self.source, os.O_PATH)
         self.nodes[uapi.FUSE_ROOT_ID] = root
         self._by_key[(s.st_ino, s.st_dev)] = uapi.FUSE_ROOT_ID
@@ -215,6 +237,8 @@ class Passthrough(Daemon):
         return Reply(dataclasses.replace(out, flags=self.init_flags & offered))
 
     def handle(self, req: Request) -> Reply | None:
+        if req.opcode == uapi.FUSE_ACCESS and self.access_supported:
+            return self.access(req)
         fn = self._handlers.get(req.opcode)
         if fn is None:
             return Reply.error(errno.ENOSYS)
@@ -254,11 +278,11 @@ class Passthrough(Daemon):
         nodeid = self._by_key.get(key)
         if nodeid is not None:
             node = self.nodes[nodeid]
-            node.path = path
+            node.learn(path)
         else:
             nodeid = self._next_nodeid
             self._next_nodeid += 1
-            node = _Node(nodeid, s.st_ino, s.st_dev, path)
+            node = _Node(nodeid, s.st_ino, s.st_dev, [path])
             node.fd = self.proc.open(path, os.O_PATH | os.O_NOFOLLOW)
             self.nodes[nodeid] = node
             self._by_key[key] = nodeid
@@ -334,18 +358,27 @@ class Passthrough(Daemon):
         a = cast(uapi.FuseSetattrIn, req.args[0])
         node = self._node(req.nodeid)
         p = self.proc
-        if node.path is None and a.valid & uapi.FATTR_FH:
-            target: Any = a.fh  # unlinked but open: work on the open file
+        target: Any
+        if node.path is not None:
+            target = node.path
+        elif a.valid & uapi.FATTR_FH:
+            target = a.fh  # unlinked but open: work on the open file
         else:
-            target = self._path(req.nodeid)
+            # passthrough_ll works on "/proc/self/fd/N" of its O_PATH descriptor, which
+            # reaches an unlinked inode; here an open handle of the node does (fchmod...)
+            target = next((fh for fh, n in self._fh_node.items() if n == node.nodeid), None)
+            if target is None:
+                target = self._path(req.nodeid)  # ESTALE: nothing reaches the inode
         path = target
+        # an fd target (an unlinked inode) takes the f*() forms: no follow_symlinks there
+        nofollow: dict[str, bool] = {"follow_symlinks": False} if isinstance(path, str) else {}
         fh = a.fh if a.valid & uapi.FATTR_FH else None
         if a.valid & uapi.FATTR_MODE:
             p.chmod(fh if fh is not None else path, a.mode & 0o7777)
         if a.valid & (uapi.FATTR_UID | uapi.FATTR_GID):
             uid = a.uid if a.valid & uapi.FATTR_UID else -1
             gid = a.gid if a.valid & uapi.FATTR_GID else -1
-            p.chown(path, uid, gid, follow_symlinks=False)
+            p.chown(path, uid, gid, **nofollow)
         if a.valid & uapi.FATTR_SIZE:
             if fh is not None:
                 p.ftruncate(fh, a.size)
@@ -355,9 +388,9 @@ class Passthrough(Daemon):
             now_a = bool(a.valid & uapi.FATTR_ATIME_NOW)
             now_m = bool(a.valid & uapi.FATTR_MTIME_NOW)
             if a.valid & uapi.FATTR_ATIME and a.valid & uapi.FATTR_MTIME and now_a and now_m:
-                p.utime(path, follow_symlinks=False)
+                p.utime(path, **nofollow)
             else:
-                cur = p.lstat(path)
+                cur = p.lstat(path) if isinstance(path, str) else p.fstat(path)
                 clock_now = p.kernel.clock.now_ns()
 
                 def pick(flag: int, now: bool, sec: int, nsec: int, old: int) -> int:
@@ -370,8 +403,16 @@ class Passthrough(Daemon):
 
                 at = pick(uapi.FATTR_ATIME, now_a, a.atime, a.atimensec, cur.st_atime_ns)
                 mt = pick(uapi.FATTR_MTIME, now_m, a.mtime, a.mtimensec, cur.st_mtime_ns)
-                p.utime(path, ns=(at, mt), follow_symlinks=False)
+                p.utime(path, ns=(at, mt), **nofollow)
         return self.getattr(req)
+
+    def access(self, req: Request) -> Reply:
+        """``access=True``: libfuse's high-level ``passthrough`` ``xmp_access``, the
+        daemon's own ``access(2)`` on the source (as the daemon's user, root here)."""
+        a = cast(uapi.FuseAccessIn, req.args[0])
+        if not self.proc.access(self._path(req.nodeid), a.mask):
+            return Reply.error(errno.EACCES)
+        return Reply()
 
     def readlink(self, req: Request) -> Reply:
         target = self.proc.readlink(self._path(req.nodeid))
@@ -403,14 +444,14 @@ class Passthrough(Daemon):
         old = self._path(a.oldnodeid)
         path = self._child(req.nodeid, cast(str, req.args[1]))
         self.proc.link(old, path)
-        node, s = self._do_lookup(path)
-        node.path = old  # keep reaching the node by its first name
+        node, s = self._do_lookup(path)  # lo_link: the node now has one more name
         return Reply(self._entry(node, s))
 
     def _forget_path(self, path: str) -> None:
+        """A name is gone (UNLINK, RMDIR): the inode stays reachable by its others."""
         for node in self.nodes.values():
-            if node.path == path:
-                node.path = None
+            if path in node.names:
+                node.names.remove(path)
 
     def unlink(self, req: Request) -> Reply:
         path = self._child(req.nodeid, cast(str, req.args[0]))
@@ -446,25 +487,23 @@ class Passthrough(Daemon):
                 return dst + path[len(src) :]
             return None
 
-        updates: dict[int, str | None] = {}
         for node in self.nodes.values():
-            m = moved(node.path, old, new)
-            if m is not None:
-                updates[node.nodeid] = m
-            elif flags & 2:  # RENAME_EXCHANGE
-                m2 = moved(node.path, new, old)
-                if m2 is not None:
-                    updates[node.nodeid] = m2
-            elif moved(node.path, new, new) is not None:
-                updates[node.nodeid] = None  # overwritten
-        for nodeid, path in updates.items():
-            self.nodes[nodeid].path = path
+            names: list[str] = []
+            for name in node.names:
+                m = moved(name, old, new)
+                if m is None and flags & 2:  # RENAME_EXCHANGE
+                    m = moved(name, new, old)
+                elif m is None and moved(name, new, new) is not None:
+                    continue  # the name now belongs to the renamed inode (overwritten)
+                names.append(name if m is None else m)
+            node.names = list(dict.fromkeys(names))
         return Reply()
 
     def open(self, req: Request) -> Reply:
         a = cast(uapi.FuseOpenIn, req.args[0])
         flags = a.flags & ~(os.O_NOFOLLOW | _O_LARGEFILE_KERNEL)
         fd = self.proc.open(self._path(req.nodeid), flags)
+        self._fh_node[fd] = req.nodeid
         return Reply(uapi.FuseOpenOut(fh=fd, open_flags=self._open_flags()))
 
     def create(self, req: Request) -> Reply:
@@ -477,6 +516,7 @@ class Passthrough(Daemon):
         except OSError:
             self.proc.close(fd)
             raise
+        self._fh_node[fd] = node.nodeid
         return Reply(self._entry(node, s), uapi.FuseOpenOut(fh=fd, open_flags=self._open_flags()))
 
     def read(self, req: Request) -> Reply:
@@ -507,6 +547,7 @@ class Passthrough(Daemon):
 
     def release(self, req: Request) -> Reply:
         a = cast(uapi.FuseReleaseIn, req.args[0])
+        self._fh_node.pop(a.fh, None)
         self.proc.close(a.fh)
         return Reply()
 
@@ -543,7 +584,7 @@ class Passthrough(Daemon):
         listing = self._dirs.get(a.fh)
         if listing is None or a.offset == 0:
             self.proc.lseek(a.fh, 0, os.SEEK_SET)  # seekdir(0)
-            listing = self.proc.getdents(a.fh)
+            listing = self.proc.getdents_all(a.fh)
             self._dirs[a.fh] = listing
         dirpath = self._path(req.nodeid)
         out: list[Any] = []

@@ -61,6 +61,7 @@ from simfs.vfs.inode import (
 )
 from simfs.vfs.mount import Path
 from simfs.vfs.permission import inode_permission
+from simfs.vfs.readdir import DirContext
 
 if TYPE_CHECKING:
     from simfs.vfs.cred import Cred
@@ -1614,7 +1615,7 @@ def _open_backing(op: Op, fa: BpfArgs) -> Any:
         mask = MAY_WRITE
     elif acc == os.O_RDWR:
         mask = MAY_READ | MAY_WRITE
-    else:
+    else:  # switch (foi->flags & O_ACCMODE) { ... default: return -EINVAL; }: O_ACCMODE 3
         raise oserror(errno.EINVAL)
     if lower.dentry.inode is None:
         raise oserror(errno.ENOENT)
@@ -2022,81 +2023,94 @@ def _readdir_backing(op: Op, fa: BpfArgs) -> Any:
 
 
 def _readdir_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
-    """``fuse_readdir_finalize``: emit the records; ``again`` handling."""
+    """``fuse_readdir_finalize``: ``parse_dirfile`` into the caller's buffer, ``again``
+    handling, ``ctx->pos = fro->offset``.
+
+    ACK sets ``ctx->pos = fro->offset`` after ``parse_dirfile`` stopped at a record that did
+    not fit the caller's buffer too, so with ``quirks`` the records of the page that did not
+    fit are skipped (a later ``getdents`` never sees them); with ``quirks`` False the
+    position stays at the first record not emitted and no ``again`` pass follows."""
     if isinstance(result, Err):
         return KEEP
     fro = fa.out(0)
     recs = fa.out(1)
     if not isinstance(fro, uapi.FuseReadOut) or not isinstance(recs, list):
         return Err(errno.EIO)  # the page was never filled (quirk §3.6 A)
-    out: list[DirEntry] = []
+    ctx: DirContext = op.scratch["ctx"]
+    err = 0
+    stopped = False
     for i, r in enumerate(recs):
         if r.namelen == 0 or r.namelen > FUSE_NAME_MAX or "/" in r.name:
-            return Err(errno.EIO)
+            err = errno.EIO
+            break
         # parse_dirfile: ctx->pos = dirent->off before each dir_emit, and ctx->pos =
         # fro->offset at the end; getdents reports as an entry's d_off the position passed
         # with the next one (filldir64), hence DirEntry.off = the next record's off
+        ctx.pos = r.off
         after = recs[i + 1].off if i + 1 < len(recs) else fro.offset
-        out.append(DirEntry(r.name, r.ino, r.type, after))
-    if fro.again and not op.scratch.get("force_again_ok", False):
-        return Err(errno.EINVAL)
-    op.scratch["emitted"] = out
-    op.scratch["again"] = bool(fro.again)
-    op.scratch["lower_pos"] = fro.offset
-    return KEEP
+        if not ctx.emit(DirEntry(r.name, r.ino, r.type, after)):
+            stopped = True
+            break
+    again = bool(fro.again)
+    if again and not op.scratch.get("force_again_ok", False) and not err:
+        err = errno.EINVAL
+    if stopped and not op.quirks:
+        again = False  # the intended semantics: resume at the first record not emitted
+    else:
+        ctx.pos = fro.offset
+    op.scratch["again"] = again
+    op.scratch["lower_pos"] = ctx.pos  # backing_dir->f_pos = fro->offset
+    return Err(err) if err else KEEP
 
 
 READDIR = OpSpec("READDIR", _readdir_init, _readdir_backing, _readdir_finalize)
 
 
-def bpf_readdir(inode: Any, file: Any, pos: int, cred: Any) -> tuple[bool, Any]:
-    """READDIR: ``(True, list[DirEntry])`` -- every remaining entry, as repeated
-    ``getdents`` calls would see them: one machine run per page, re-run while a filter
-    sets ``again``, until a run (without ``again``) emits nothing."""
-    if not _gate(inode):
-        return NOT_HANDLED
-    op = _op(inode, cred, file=file)
-    op.scratch["pos"] = pos
-    op.scratch["lower_pos"] = pos
-    all_entries: list[DirEntry] = []
-    for _ in range(1 << 16):
-        op.scratch["emitted"] = []
+def _readdir_run(op: Op, ctx: DirContext) -> bool:
+    """One ``fuse_readdir`` call into ``ctx``: machine runs repeated (``is_continued``)
+    while the finalized ``fuse_read_out.again`` asks for it and no error occurred.
+    False when the first run fell back to classic FUSE."""
+    op.scratch["ctx"] = ctx
+    op.scratch["pos"] = ctx.pos
+    op.scratch["lower_pos"] = ctx.pos
+    first = True
+    while True:
         op.scratch["again"] = False
         handled, _res = fuse_bpf_backing(READDIR, op)
         if not handled:
-            if all_entries:
-                return True, all_entries
-            return NOT_HANDLED
-        emitted = op.scratch["emitted"]
-        all_entries.extend(emitted)
-        op.scratch["pos"] = op.scratch["lower_pos"]
-        if not emitted and not op.scratch["again"]:
+            return not first
+        first = False
+        op.scratch["pos"] = ctx.pos
+        if not op.scratch["again"]:  # fuse_readdir: goto again while force_again
+            return True
+
+
+def bpf_readdir(inode: Any, file: Any, pos: int, cred: Any) -> tuple[bool, Any]:
+    """READDIR: ``(True, list[DirEntry])`` -- every remaining entry, as repeated
+    ``getdents`` calls with an unlimited buffer would see them: one :func:`_readdir_run`
+    per call, until a call emits nothing."""
+    if not _gate(inode):
+        return NOT_HANDLED
+    op = _op(inode, cred, file=file)
+    all_entries: list[DirEntry] = []
+    for _ in range(1 << 16):
+        ctx = DirContext(pos, None)
+        if not _readdir_run(op, ctx):
+            return (True, all_entries) if all_entries else NOT_HANDLED
+        all_entries.extend(ctx.entries)
+        pos = ctx.pos
+        if not ctx.entries:
             break
     return True, all_entries
 
 
-def bpf_readdir_once(inode: Any, file: Any, pos: int, cred: Any) -> tuple[bool, Any]:
-    """READDIR, one ``fuse_readdir`` call (one ``getdents64``): ``(True, (entries,
-    new_pos))``.  ACK ``fuse_readdir``: one machine run, repeated (``is_continued``) while
-    the finalized ``fuse_read_out.again`` asks for it and no error occurred."""
+def bpf_readdir_once(inode: Any, file: Any, ctx: DirContext, cred: Any) -> tuple[bool, Any]:
+    """READDIR, one ``fuse_readdir`` call (one ``getdents64``) filling ``ctx``:
+    ``(True, None)``, or not handled (classic FUSE)."""
     if not _gate(inode):
         return NOT_HANDLED
     op = _op(inode, cred, file=file)
-    op.scratch["pos"] = pos
-    op.scratch["lower_pos"] = pos
-    entries: list[DirEntry] = []
-    while True:
-        op.scratch["emitted"] = []
-        op.scratch["again"] = False
-        handled, _res = fuse_bpf_backing(READDIR, op)
-        if not handled:
-            if entries:
-                return True, (entries, op.scratch["pos"])
-            return NOT_HANDLED
-        entries.extend(op.scratch["emitted"])
-        op.scratch["pos"] = op.scratch["lower_pos"]
-        if not op.scratch["again"]:  # fuse_readdir: goto again while force_again
-            return True, (entries, op.scratch["pos"])
+    return (True, None) if _readdir_run(op, ctx) else NOT_HANDLED
 
 
 # ======================================================================================

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from simfs.trace import Event
     from simfs.vfs.file import File
     from simfs.vfs.mount import Path
+    from simfs.vfs.readdir import DirContext
 
 __all__ = [
     "FuseDentry",
@@ -508,9 +509,9 @@ class FuseInode(Inode):
     def iterate(self, file: File, pos: int, cred: Cred) -> list[DirEntry]:
         return _readdir.fuse_readdir(self, file, pos, cred)
 
-    def iterate_once(self, file: File, pos: int, cred: Cred) -> tuple[list[DirEntry], int]:
-        """One ``fuse_readdir`` call (one ``getdents64``): entries and the new position."""
-        return _readdir.fuse_readdir_once(self, file, pos, cred)
+    def iterate_shared(self, file: File, ctx: DirContext, cred: Cred) -> None:
+        """One ``fuse_readdir`` call (one ``getdents64``) filling ``ctx``."""
+        _readdir.fuse_readdir_once(self, file, ctx, cred)
 
     def lock_target(self, file: File) -> tuple[Inode, File]:
         ff = file.private

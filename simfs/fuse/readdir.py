@@ -6,7 +6,7 @@ caller's getdents buffer, clamped to ``max_pages``: set the mount option to mode
 simfs's ``iterate`` returns every remaining entry, so the passes repeat, as successive
 ``getdents`` calls with a large user buffer would, until a pass yields no entry (the
 daemon's empty reply is EOF).  :func:`fuse_readdir_once` is one ``fuse_readdir`` call, as
-one ``getdents64`` makes it (``ops.iterate_dir(..., once=True)``).
+one ``getdents64`` makes it (``ops.getdents64``: the records that fit the caller's buffer).
 
 ``fuse_use_readdirplus``: READDIRPLUS when negotiated, unless READDIRPLUS_AUTO decides
 otherwise: the first pass (position 0) uses it, later passes only when a LOOKUP in the
@@ -38,6 +38,7 @@ from simfs.uapi import OutArg
 from simfs.vfs import dcache
 from simfs.vfs.cred import Cred
 from simfs.vfs.inode import DirEntry, oserror
+from simfs.vfs.readdir import DirContext
 
 if TYPE_CHECKING:
     from simfs.vfs.file import File
@@ -130,9 +131,14 @@ def _direntplus_link(
 
 
 def _readdir_uncached(
-    dir: FuseInode, file: File, ff: FuseFile, pos: int
+    dir: FuseInode, file: File, ff: FuseFile, pos: int, ctx: DirContext | None = None
 ) -> tuple[list[DirEntry], int]:
-    """``fuse_readdir_uncached``: one request; returns the entries and the new pos."""
+    """``fuse_readdir_uncached``: one request; returns the entries and the new pos.
+
+    With ``ctx`` (one ``getdents64``'s buffer) the records are emitted into it:
+    ``parse_dirfile`` stops at the first one that does not fit, and ``ctx->pos`` only
+    moves past emitted records, so the next call asks for the rest again;
+    ``parse_dirplusfile`` stops emitting but still links every record."""
     fm = dir.fm
     plus = fuse_use_readdirplus(dir, pos)
     size = fm.readdir_bufsize
@@ -164,8 +170,12 @@ def _readdir_uncached(
                     dp = None
                     dirent = cast(uapi.FuseDirent, rec)
                 _check_dirent(dirent)
-                entries.append(DirEntry(dirent.name, dirent.ino, dirent.type, dirent.off))
-                pos = dirent.off
+                entry = DirEntry(dirent.name, dirent.ino, dirent.type, dirent.off)
+                if ctx is None or (not ctx.full and ctx.emit(entry)):
+                    entries.append(entry)
+                    pos = dirent.off
+                elif dp is None:
+                    break  # parse_dirfile: if (!fuse_emit(...)) break;
                 if dp is not None:
                     try:
                         _direntplus_link(dir, file, dp, attr_version)
@@ -197,15 +207,13 @@ def fuse_readdir(dir: FuseInode, file: File, pos: int, cred: Cred) -> list[DirEn
     return out
 
 
-def fuse_readdir_once(
-    dir: FuseInode, file: File, pos: int, cred: Cred
-) -> tuple[list[DirEntry], int]:
-    """One ``fuse_readdir`` call, as one ``getdents64`` makes: one fuse-bpf READDIR run
-    (re-run while a filter sets ``again``), or one ``fuse_readdir_uncached`` request.
-    Returns the entries and the new ``ctx->pos``."""
+def fuse_readdir_once(dir: FuseInode, file: File, ctx: DirContext, cred: Cred) -> None:
+    """One ``fuse_readdir`` call, as one ``getdents64`` makes, filling ``ctx``: one
+    fuse-bpf READDIR run (re-run while a filter sets ``again``), or one
+    ``fuse_readdir_uncached`` request; ``ctx.pos`` is the new ``ctx->pos``."""
     if dir.bad:
         raise oserror(errno.EIO)
-    handled, res = backing.bpf_readdir_once(dir, file, pos, cred)
+    handled, _res = backing.bpf_readdir_once(dir, file, ctx, cred)
     if handled:
-        return cast("tuple[list[DirEntry], int]", res)
-    return _readdir_uncached(dir, file, fuse_file(file), pos)
+        return
+    _got, ctx.pos = _readdir_uncached(dir, file, fuse_file(file), ctx.pos, ctx)

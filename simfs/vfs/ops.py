@@ -53,6 +53,7 @@ from simfs.vfs.permission import (
     should_remove_suid,
     xattr_permission,
 )
+from simfs.vfs.readdir import DirContext
 
 if TYPE_CHECKING:
     from simfs.kernel import Kernel
@@ -511,15 +512,22 @@ def fput(k: Kernel, file: File) -> None:
     k.note_released(dentry)
 
 
+LLONG_MAX = (1 << 63) - 1
+
+
+def rw_verify_area(pos: int, count: int) -> None:
+    """``rw_verify_area``: a negative count, a negative position or a range whose end
+    overflows ``loff_t`` -> EINVAL (``FMODE_UNSIGNED_OFFSET`` devices are not modelled)."""
+    if count < 0 or pos < 0 or pos + count > LLONG_MAX:
+        raise oserror(errno.EINVAL)
+
+
 def vfs_read(k: Kernel, file: File, size: int, offset: int | None) -> bytes:
     """``vfs_read``: EBADF without FMODE_READ; the driver reads; atime per relatime."""
     if not file.readable or file.is_path:
         raise oserror(errno.EBADF)
-    if size < 0:
-        raise oserror(errno.EINVAL)
     pos = file.pos if offset is None else offset
-    if pos < 0:
-        raise oserror(errno.EINVAL)
+    rw_verify_area(pos, size)
     # the driver is called even for 0 bytes (generic_read_dir says EISDIR regardless);
     # filemap_read returns early for 0 bytes, before file_accessed
     data = file.inode.read(file, pos, size)
@@ -539,15 +547,17 @@ def vfs_write(k: Kernel, file: File, data: bytes, offset: int | None) -> int:
     inode = file.inode
     if st.S_ISDIR(inode.mode):
         raise oserror(errno.EISDIR)
-    if offset is not None and offset < 0:
-        raise oserror(errno.EINVAL)
+    rw_verify_area(file.pos if offset is None else offset, len(data))
     if file.flags & os.O_APPEND and st.S_ISREG(inode.mode):
         # generic_write_checks: appends go to i_size (pwrite too, on Linux)
         pos = inode.size
     else:
         pos = file.pos if offset is None else offset
-    if pos + len(data) > MAX_LFS_FILESIZE:
-        raise oserror(errno.EFBIG)
+    if data:  # generic_write_checks: nothing to check for 0 bytes
+        # generic_write_check_limits: EFBIG at s_maxbytes, a write across it is shortened
+        if pos >= MAX_LFS_FILESIZE:
+            raise oserror(errno.EFBIG)
+        data = data[: MAX_LFS_FILESIZE - pos]
     n = inode.write(file, pos, data)
     if offset is None:
         file.pos = pos + n
@@ -592,12 +602,18 @@ def vfs_llseek(k: Kernel, file: File, offset: int, whence: int) -> int:
     return file.inode.llseek(file, offset, whence)
 
 
-def iterate_dir(k: Kernel, file: File, cred: Cred, *, once: bool = False) -> list[DirEntry]:
+def iterate_dir(
+    k: Kernel, file: File, cred: Cred, *, once: bool = False, ctx: DirContext | None = None
+) -> list[DirEntry]:
     """``iterate_dir``: ENOTDIR for non-directories; atime; position advances.
 
-    ``once``: exactly one ``->iterate_shared`` call, as one ``getdents64`` with a large
-    buffer makes (a driver whose single pass differs from "every remaining entry"
-    provides ``iterate_once(file, pos, cred) -> (entries, new_pos)``; FUSE does).
+    Without ``ctx``: every remaining entry (the driver's ``iterate``), as repeated
+    ``getdents64`` calls until the end would see them -- the "all entries" helper that
+    ``listdir``/``scandir`` use.  With ``ctx`` (or ``once``, an unlimited one): exactly
+    one ``->iterate_shared`` call filling that user buffer, as one ``getdents64`` makes
+    (a driver whose single pass differs from "every remaining entry" provides
+    ``iterate_shared(file, ctx, cred)``; FUSE does).  ``f_pos`` takes ``ctx->pos`` and the
+    access is noted even when the driver fails, as ``iterate_dir`` does.
     """
     if file.is_path:
         raise oserror(errno.EBADF)
@@ -606,17 +622,55 @@ def iterate_dir(k: Kernel, file: File, cred: Cred, *, once: bool = False) -> lis
         raise oserror(errno.ENOTDIR)
     if inode.dead:
         raise oserror(errno.ENOENT)  # IS_DEADDIR: a removed directory lists nothing
-    iterate_once = getattr(inode, "iterate_once", None) if once else None
-    entries: list[DirEntry]
-    if iterate_once is not None:
-        entries, file.pos = iterate_once(file, file.pos, cred)
-    else:
+    if ctx is None and once:
+        ctx = DirContext(file.pos, None)
+    if ctx is None:
         entries = inode.iterate(file, file.pos, cred)
         if entries:
             file.pos = entries[-1].off
-    fsnotify.fsnotify_access(file)
-    file_accessed(k, file)
-    return entries
+        fsnotify.fsnotify_access(file)
+        file_accessed(k, file)
+        return entries
+    ctx.pos = file.pos
+    iterate_shared = getattr(inode, "iterate_shared", None)
+    try:
+        if iterate_shared is not None:
+            iterate_shared(file, ctx, cred)
+        else:
+            # a driver that lists from a position: dir_emit each, ctx->pos after each
+            # accepted entry (dcache_readdir, ext4_readdir)
+            for e in inode.iterate(file, file.pos, cred):
+                if not ctx.emit(e):
+                    break
+                ctx.pos = e.off
+    finally:
+        file.pos = ctx.pos
+        fsnotify.fsnotify_access(file)
+        file_accessed(k, file)
+    return ctx.entries
+
+
+def getdents64(k: Kernel, file: File, cred: Cred, count: int) -> list[DirEntry]:
+    """``getdents64(2)``: one :func:`iterate_dir` into a buffer of ``count`` bytes.
+
+    Returns the accepted entries, each with ``off`` = its ``d_off`` (the position passed
+    with the next entry; the last one's is ``ctx->pos`` after the walk), or ``[]`` at the
+    end of the directory.  Raises the callback's error (EINVAL: no entry fit) when nothing
+    was accepted, and a driver error only then too: once a record is in the buffer,
+    ``getdents64`` returns the byte count instead.
+    """
+    ctx = DirContext(file.pos, count)
+    try:
+        iterate_dir(k, file, cred, ctx=ctx)
+    except OSError:
+        if not ctx.entries:
+            raise
+    if not ctx.entries:
+        if ctx.error:
+            raise oserror(ctx.error)
+        return []
+    last = ctx.entries[-1]
+    return [*ctx.entries[:-1], DirEntry(last.name, last.ino, last.dtype, ctx.pos)]
 
 
 def vfs_statfs(path: Path, cred: Cred) -> StatFs:
@@ -630,21 +684,30 @@ def vfs_copy_file_range(
     """``vfs_copy_file_range``: checks, the driver's copy, else a splice-style copy."""
     if flags != 0:
         raise oserror(errno.EINVAL)
-    if not fin.readable or not fout.writable or fin.is_path or fout.is_path:
-        raise oserror(errno.EBADF)
-    if fout.flags & os.O_APPEND:
-        raise oserror(errno.EBADF)
+    if fin.is_path or fout.is_path:
+        raise oserror(errno.EBADF)  # fdget: an O_PATH descriptor is no file here
+    # generic_copy_file_checks -> generic_file_rw_checks: types first, then modes
     if st.S_ISDIR(fin.inode.mode) or st.S_ISDIR(fout.inode.mode):
         raise oserror(errno.EISDIR)
     if not st.S_ISREG(fin.inode.mode) or not st.S_ISREG(fout.inode.mode):
         raise oserror(errno.EINVAL)
-    if off_in < 0 or off_out < 0:
-        raise oserror(errno.EINVAL)
-    # generic_copy_file_checks: shorten to EOF first, then refuse overlap in one file
+    if not fin.readable or not fout.writable or fout.flags & os.O_APPEND:
+        raise oserror(errno.EBADF)
+    # "Ensure offsets don't wrap": pos + count in u64 arithmetic (a negative offset wraps)
+    mask = (1 << 64) - 1
+    for pos in (off_in, off_out):
+        if (pos + length) & mask < pos & mask:
+            raise oserror(errno.EOVERFLOW)
+    # shorten to EOF, generic_write_check_limits, then refuse overlap in one file
     size_in = fin.inode.size
     length = 0 if off_in >= size_in else min(length, size_in - off_in)
+    if off_out >= MAX_LFS_FILESIZE:
+        raise oserror(errno.EFBIG)
+    length = min(length, MAX_LFS_FILESIZE - off_out)
     if fin.inode is fout.inode and off_out + length > off_in and off_out < off_in + length:
         raise oserror(errno.EINVAL)
+    rw_verify_area(off_in, length)
+    rw_verify_area(off_out, length)
     if length == 0:
         return 0
     try:

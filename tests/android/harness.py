@@ -246,23 +246,10 @@ def start_daemon(
     return daemon
 
 
-def getdents64(env: Env, fd: int) -> list[Any]:
-    """One ``getdents64(2)`` call: exactly one ``->iterate_shared`` of the directory
-    (FUSE: one READDIR/READDIRPLUS request, or one fuse-bpf READDIR run with its
-    ``again`` loop), as glibc's ``readdir`` issues when its buffer is empty."""
-    from simfs.vfs import ops
-
-    proc = env.proc
-
-    def do() -> list[Any]:
-        return ops.iterate_dir(env.k, proc.fdtable.get(fd), proc.cred, once=True)
-
-    return proc._sys("getdents64", do, fd)
-
-
 class Dir:
     """glibc's ``DIR``: ``opendir`` = open + ``fstat``; ``readdir`` refills its buffer
-    with one :func:`getdents64` when it runs dry; 0 entries is the end of the directory
+    with one ``getdents64`` (the public :meth:`simfs.Process.getdents`, glibc's 32 KiB
+    buffer) when it runs dry; 0 entries is the end of the directory
     (``None``); an error raises ``OSError`` (``readdir`` returns NULL with ``errno``)."""
 
     def __init__(self, env: Env, path: str) -> None:
@@ -274,7 +261,7 @@ class Dir:
 
     def readdir(self) -> Any:
         if not self.buffer and not self.eof:
-            self.buffer = getdents64(self.env, self.fd)
+            self.buffer = self.env.proc.getdents(self.fd)
             self.eof = not self.buffer
         return self.buffer.pop(0) if self.buffer else None
 

@@ -14,7 +14,9 @@ asserts what the C test asserts: the scripted daemon's request order and payload
 trace-pipe lines, errno and contents.  A daemon that is forked (``FUSE_START_DAEMON``)
 exits after its script, so any later synchronous request would hang the C test; here it
 raises ``UnansweredRequest``.  Directory reads go through glibc's ``readdir`` model
-(:class:`~tests.android.harness.Dir`: one ``getdents64`` per refill).
+(:class:`~tests.android.harness.Dir`: one public ``Process.getdents`` call -- one
+``getdents64`` with glibc's 32 KiB buffer -- per refill), so T05 and T16 count the READDIR
+passes the kernel makes.
 """
 
 from __future__ import annotations

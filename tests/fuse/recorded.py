@@ -52,7 +52,7 @@ class GlibcProcess:
         fd = p.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             p.fstat(fd)
-            return [d.name for d in p.getdents(fd) if d.name not in (".", "..")]
+            return [d.name for d in p.getdents_all(fd) if d.name not in (".", "..")]
         finally:
             p.close(fd)
 

@@ -164,7 +164,7 @@ def _workload(p: Any) -> list[Any]:
     do(lambda: p.access(f"{M}/e/h", os.R_OK))
     do(lambda: p.access(f"{M}/nope", os.R_OK))
     fd = p.open(f"{M}/e", os.O_RDONLY | os.O_DIRECTORY)
-    do(lambda: sorted((d.name, d.d_ino, d.d_type) for d in p.getdents(fd)))
+    do(lambda: sorted((d.name, d.d_ino, d.d_type) for d in p.getdents_all(fd)))
     do(lambda: p.fsync(fd))
     p.close(fd)
     do(lambda: p.mknod(f"{M}/e/fifo", 0o600 | 0o010000))

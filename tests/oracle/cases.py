@@ -1285,6 +1285,32 @@ case(
          ("lseek", "$o", 0, os.SEEK_SET)],
 )
 
+# issue 19: offsets at the edge of loff_t (rw_verify_area, generic_write_check_limits,
+# generic_copy_file_checks) and their neighbours; only failing or empty writes up there
+LLMAX = (1 << 63) - 1
+case(
+    "seek_edge_pread_pwrite_offsets",
+    setup=mkfile("f", b"0123456789"),
+    ops=[("$fd", "open", "f", RW), ("pwrite", "$fd", b"x", LLMAX),
+         ("pwrite", "$fd", b"xy", LLMAX - 1), ("pwrite", "$fd", b"", LLMAX),
+         ("pwrite", "$fd", b"x", -1), ("pread", "$fd", 1, LLMAX), ("pread", "$fd", 0, LLMAX),
+         ("pread", "$fd", 2, LLMAX - 1), ("pread", "$fd", 1, -1), ("lseek", "$fd", LLMAX, 0),
+         ("lseek", "$fd", 1, os.SEEK_END), ("write", "$fd", b"x"), ("read", "$fd", 1),
+         ("lseek", "$fd", LLMAX - 1, os.SEEK_SET), ("write", "$fd", b"xy"), ("stat", "f")],
+)
+case(
+    "seek_edge_copy_file_range_offsets",
+    setup=[*mkfile("s", b"0123456789"), *mkfile("d", b""), *mkdir("dir")],
+    ops=[("$s", "open", "s", RD), ("$d", "open", "d", WR), ("$dir", "open", "dir", RD),
+         ("copy_file_range", "$s", "$d", 1, -1, 0), ("copy_file_range", "$s", "$d", 10, -5, 0),
+         ("copy_file_range", "$s", "$d", 1, 0, -1), ("copy_file_range", "$s", "$d", 0, -1, 0),
+         ("copy_file_range", "$s", "$d", 0, 0, -1), ("copy_file_range", "$s", "$d", 1, LLMAX, 0),
+         ("copy_file_range", "$s", "$d", 1, 0, LLMAX), ("copy_file_range", "$s", "$d", 2, 9, 3),
+         ("copy_file_range", "$s", "$d", 1, 100, 0), ("copy_file_range", "$dir", "$d", 1),
+         ("copy_file_range", "$d", "$s", 1), ("copy_file_range", "$s", "$dir", 1),
+         ("stat", "d")],
+)
+
 # =========================================================================================
 # open flags (fs/open.c, fs/namei.c do_open)
 # =========================================================================================
@@ -1609,6 +1635,15 @@ case(
     "fd_getdents_on_file",
     setup=mkfile("f"),
     ops=[("$fd", "open", "f", RD), ("getdents", "$fd"), ("getdents", 999)],
+)
+case(
+    "fd_getdents_small_buffers",
+    setup=[*mkdir("d"), *mkfile("d/a"), *mkfile("d/" + "b" * 40)],
+    ops=[("$fd", "open", "d", RD | DIRECTORY), ("getdents", "$fd", 0), ("getdents", "$fd", 23),
+         ("getdents", "$fd", 24), ("getdents", "$fd", 47), ("getdents", "$fd", 24),
+         ("getdents", "$fd", 10), ("getdents", "$fd", 1000), ("getdents", "$fd", 1000),
+         ("getdents", "$fd", 0), ("lseek", "$fd", 0, os.SEEK_SET), ("getdents", "$fd", 48),
+         ("getdents", "$fd")],
 )
 case(
     "fd_listdir_and_scandir_by_fd",

@@ -78,23 +78,22 @@ class RealOs:
     def flock(self, fd: int, operation: int) -> None:
         fcntl.flock(fd, operation)
 
-    def getdents(self, fd: int) -> list[tuple[str, int, int, int]]:
-        """All remaining entries of a directory fd as ``(name, d_ino, d_type, d_off)``."""
+    def getdents(self, fd: int, count: int = 32768) -> list[tuple[str, int, int, int]]:
+        """ONE ``getdents64`` call with a ``count``-byte buffer (glibc's 32 KiB by
+        default), as ``simfs.Process.getdents``: ``(name, d_ino, d_type, d_off)`` each."""
         number = _SYS_GETDENTS64[platform.machine()]
         fn = _libc.syscall
         fn.restype = ctypes.c_long
-        buf = ctypes.create_string_buffer(32768)
+        buf = ctypes.create_string_buffer(max(count, 1))
+        got = _check(fn(number, ctypes.c_int(fd), buf, ctypes.c_uint(count)))
         out: list[tuple[str, int, int, int]] = []
-        while True:
-            got = _check(fn(number, ctypes.c_int(fd), buf, ctypes.c_uint(len(buf))))
-            if got == 0:
-                return out
-            pos = 0
-            while pos < got:
-                d_ino, d_off, reclen, d_type = struct.unpack_from("=QqHB", buf.raw, pos)
-                name = buf.raw[pos + 19 : pos + reclen].split(b"\0", 1)[0]
-                out.append((os.fsdecode(name), d_ino, d_type, d_off))
-                pos += reclen
+        pos = 0
+        while pos < got:
+            d_ino, d_off, reclen, d_type = struct.unpack_from("=QqHB", buf.raw, pos)
+            name = buf.raw[pos + 19 : pos + reclen].split(b"\0", 1)[0]
+            out.append((os.fsdecode(name), d_ino, d_type, d_off))
+            pos += reclen
+        return out
 
 
 # --- framing -------------------------------------------------------------------------------
