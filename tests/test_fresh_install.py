@@ -45,9 +45,7 @@ def readme_commands() -> list[str]:
 
 def copy_checkout(dest: Path) -> None:
     """The repository's tracked files (a fresh clone's content) copied to ``dest``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False
-    )
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False)
     if listed.returncode != 0:
         pytest.skip("not a git checkout: cannot tell which files a fresh clone has")
     for name in listed.stdout.decode().split("\0"):
@@ -57,7 +55,9 @@ def copy_checkout(dest: Path) -> None:
         shutil.copy2(ROOT / name, dest / name)
 
 
-def run(cmd: str, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: str, cwd: Path, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-c", cmd],
         cwd=cwd,

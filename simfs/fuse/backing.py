@@ -63,6 +63,7 @@ from simfs.vfs.mount import Path
 from simfs.vfs.permission import inode_permission
 
 if TYPE_CHECKING:
+    from simfs.trace import Event
     from simfs.vfs.cred import Cred
 
 __all__ = [
@@ -291,7 +292,7 @@ def fuse_bpf_backing(spec: OpSpec, op: Op) -> tuple[bool, Any]:
     with k.hooks.span(
         "fuse_op", opcode=spec.name, nodeid=getattr(inode, "nodeid", 0), route="bpf"
     ) as ev:
-        handled, result = _machine(spec, op)
+        handled, result = _machine(spec, op, ev)
         ev.end = {"handled": handled, "result": _summ(result)}
     if not handled:
         return NOT_HANDLED
@@ -310,7 +311,7 @@ def _summ(v: Any) -> Any:
     return type(v).__name__
 
 
-def _machine(spec: OpSpec, op: Op) -> tuple[bool, Any]:
+def _machine(spec: OpSpec, op: Op, span: Event) -> tuple[bool, Any]:
     k = op.kernel
     fm = op.fm
     prog = as_loaded(k, getattr(op.inode, "bpf", None))
@@ -319,6 +320,10 @@ def _machine(spec: OpSpec, op: Op) -> tuple[bool, Any]:
         fa = spec.initialize(op)
     except OSError as e:
         return True, Err(e.errno or errno.EIO)
+    # one spec may serve two opcodes (OPEN/OPENDIR, RELEASE/RELEASEDIR, FSYNC/FSYNCDIR):
+    # the trace names the opcode its initialize chose, as the kernel's fuse_bpf_args do
+    opname = uapi.opcode_name(fa.opcode & uapi.FUSE_OPCODE_FILTER)
+    span.data["opcode"] = opname
     handled = False
     result: Any = None
     # step 3: snapshot the out layout
@@ -362,7 +367,7 @@ def _machine(spec: OpSpec, op: Op) -> tuple[bool, Any]:
             fa.error_in = -result.errno
         k.hooks.emit(
             "backing",
-            opcode=spec.name,
+            opcode=opname,
             op=op.scratch.get("lower_op", spec.name.lower()),
             result=_summ(result),
         )
@@ -389,7 +394,7 @@ def _machine(spec: OpSpec, op: Op) -> tuple[bool, Any]:
     # step 14: finalize
     if handled:
         fin = spec.finalize(op, fa, result)
-        k.hooks.emit("finalize", opcode=spec.name, result=_summ(result if fin is KEEP else fin))
+        k.hooks.emit("finalize", opcode=opname, result=_summ(result if fin is KEEP else fin))
         if fin is not KEEP:
             result = fin
     return handled, result
