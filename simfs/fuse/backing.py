@@ -1,11 +1,12 @@
 """FUSE-BPF: the backing state machine, once, and the per-opcode specs it drives.
 
 Mirrors ACK ``fs/fuse/backing.c`` and the ``fuse_bpf_backing`` macro of
-``fs/fuse/fuse_i.h`` (aosp-mirror/kernel_common), as ``shared/spec/fuse-bpf-semantics.md``
-§3-§8 describes it.  Every FUSE inode operation first calls the ``bpf_*`` function of
-this module with the parameters of the operation; each returns ``(handled, result)``:
-``handled`` False means "run the classic FUSE path"; when True, ``result`` is what the
-VFS method returns, and an error has been raised as ``OSError`` already.
+``fs/fuse/fuse_i.h`` (aosp-mirror/kernel_common), as ``docs/semantics.md`` ("the spec")
+§3-§8 describes it; a bare §N in this module is a section of that page.  Every FUSE inode
+operation first calls the ``bpf_*`` function of this module with the parameters of the
+operation; each returns ``(handled, result)``: ``handled`` False means "run the classic
+FUSE path"; when True, ``result`` is what the VFS method returns, and an error has
+been raised as ``OSError`` already.
 
 The machine (:func:`fuse_bpf_backing`) runs: gate on ``backing_inode`` -> initialize ->
 prefilter (BPF on the in-args seen through the out slots, optional daemon
