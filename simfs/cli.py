@@ -85,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(process, VFS, BPF program, daemon, lower fs) only; all: tree and tables",
     )
     run.add_argument(
-        "--limit", type=int, metavar="N", help="draw at most N system calls (tree, diagram)"
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="draw at most N system calls (tree, diagram)",
     )
     run.add_argument(
         "--hide-daemon-syscalls",
@@ -134,6 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="time budget per measurement (default 0.3, --quick 0.05)",
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse turns the error into exit 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
+    return n
 
 
 def main(argv: Sequence[str] | None = None) -> int:

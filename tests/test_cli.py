@@ -305,3 +305,9 @@ def test_diagram_view_is_mermaid_only(capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0
     # the hiding prefilter's decision, then the errno the process gets
     assert "B-->>V: -ENOENT" in out and "V-->>P: -1 ENOENT" in out
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many"])
+def test_bad_limit_is_a_usage_error(capsys: pytest.CaptureFixture[str], bad: str) -> None:
+    code, out, err = run_cli(capsys, "run", "passthrough", "--limit", bad)
+    assert code == 2 and out == "" and "--limit" in err
