@@ -9,6 +9,7 @@ docstrings read the same in ``help()`` and on the documentation site.  Loaded by
 from __future__ import annotations
 
 import re
+import textwrap
 from typing import Any
 
 import griffe
@@ -17,8 +18,43 @@ _ROLE = re.compile(r":(?:func|class|meth|attr|data|mod|exc|obj):`~?([^`]+)`")
 _TARGET = re.compile(r"^\.\. _(\w+): (\S+)\s*$", re.M)
 
 
+def _fence_literals(text: str) -> str:
+    """``text::`` + a blank line + a more-indented block (a reST literal block) becomes
+    ``text:`` + a fenced ``text`` block; the block ends at the first line indented less
+    than its own first line."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        nxt = lines[i + 2] if i + 2 < len(lines) else ""
+        if line.rstrip().endswith("::") and i + 1 < len(lines) and not lines[i + 1].strip():
+            indent = len(nxt) - len(nxt.lstrip())
+            if nxt.strip() and indent > len(line) - len(line.lstrip()):
+                j = i + 2
+                block: list[str] = []
+                while j < len(lines) and (
+                    not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) >= indent
+                ):
+                    block.append(lines[j])
+                    j += 1
+                while block and not block[-1].strip():
+                    block.pop()
+                    j -= 1
+                lead = line.rstrip()[:-1]  # "text::" -> "text:"; a bare "::" goes
+                code = textwrap.dedent("\n".join(block)).split("\n")
+                out += [*([lead, ""] if lead.strip() != ":" else []), "```text", *code, "```"]
+                i = j
+                continue
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
 def markdown_of(text: str) -> str:
-    """The docstring with reST roles as inline code and reST link targets as links."""
+    """The docstring with reST roles as inline code, reST literal blocks fenced and reST
+    link targets as links."""
+    text = _fence_literals(text)
     targets = dict(_TARGET.findall(text))
     text = _TARGET.sub("", text)
     for name, url in targets.items():

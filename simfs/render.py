@@ -17,9 +17,11 @@ and in Jupyter (the last expression of a cell renders itself):
           │   └── ⇠ reply #4 ok, 160 bytes
           └── finalize LOOKUP → ok
 
+
   A daemon request and its reply are drawn as one node: whatever happened while the
   daemon held the request (its own system calls on the lower filesystem, say) hangs
   under the request, which is where the time went.
+
 - :func:`requests_table` — the requests the daemon read, with their replies.
 - :func:`counters_table` — per opcode: FUSE operations, daemon requests (plain,
   prefilter, postfilter), BPF runs and backing operations; transitions in the caption.
