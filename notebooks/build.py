@@ -10,6 +10,7 @@ executed top to bottom (outputs included, so they read on GitHub without running
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -60,6 +61,9 @@ def sources() -> list[Path]:
 def build(src: Path, execute: bool = True) -> Path:
     nb = to_notebook(parse_percent(src.read_text()))
     if execute:
+        # the kernel imports this checkout's simfs, whatever another install points at
+        path = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), path]))
         NotebookClient(
             nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
         ).execute()

@@ -1,5 +1,11 @@
 """``simfs bench``: how fast the simulator runs, next to pyfakefs on the same machine.
 
+What it measures is the *simulator's* cost: wall-clock time of this Python process doing
+the simulated work.  A FUSE-BPF column faster or slower than a classic-FUSE one says how
+much simulated work each path does in Python, not how a real kernel performs; the
+kernel-level facts (transitions, daemon requests, BPF runs) are counted exactly by
+``simfs compare``.
+
 Two tables, measured in one run:
 
 1. **Operations per second** for ``stat``, ``open+read+close``, ``create+unlink`` and
@@ -217,27 +223,39 @@ def measure_scaling(
 # Printing
 
 
+#: Column headings of the operations table: what each timed call sequence is.
+_OP_HEADINGS = {
+    "stat": "stat",
+    "open+read+close": "open\n+read\n+close",
+    "create+unlink": "create\n+unlink",
+    "readdir": "listdir",
+}
+
+
 def _ops_table(ops: dict[str, dict[str, float]], readdir_size: int) -> Table:
+    """Configurations as rows, operations as columns, so it fits 80 columns."""
     table = Table(
-        title="Operations per second (× = time relative to pyfakefs's FakeOsModule)",
+        title="Simulator speed: simulated calls per second of this Python process "
+        "(n× time: the call takes n times as long as pyfakefs's FakeOsModule doing it)",
         header_style="bold",
         title_justify="left",
+        caption=f"listdir: a directory of {readdir_size:,} entries.  A simulator's cost "
+        "in Python, not kernel performance: compare counts with `simfs compare`.",
+        caption_justify="left",
     )
-    table.add_column("operation")
-    for label in ops:
-        table.add_column(label, justify="right")
-    base = ops.get("pyfakefs", {})
+    table.add_column("simulated\nthrough")
     for op in OPS:
+        table.add_column(_OP_HEADINGS[op], justify="right")
+    base = ops.get("pyfakefs", {})
+    for label, rates in ops.items():
         cells: list[Text] = []
-        for label, rates in ops.items():
+        for op in OPS:
             r = rates[op]
             text = Text(f"{r:,.0f}/s")
             if label != "pyfakefs" and base.get(op):
-                ratio = base[op] / r
-                text.append(f" ({ratio:.1f}×)", style="dim")
+                text.append(f"\n{base[op] / r:.1f}× time", style="dim")
             cells.append(text)
-        name = f"readdir ({readdir_size:,} entries)" if op == "readdir" else op
-        table.add_row(name, *cells)
+        table.add_row(label, *cells)
     return table
 
 
@@ -245,7 +263,8 @@ def _scaling_table(
     scaling: dict[int, dict[str, tuple[float, float] | None]], max_call_seconds: float
 ) -> Table:
     table = Table(
-        title="Scaling with directory size: ms per listdir / µs per stat of one entry",
+        title="Simulator scaling with directory size: wall-clock ms per listdir and µs "
+        "per stat of one entry, in this Python process",
         header_style="bold",
         title_justify="left",
     )
@@ -260,7 +279,7 @@ def _scaling_table(
             if v is None:
                 cells.append(Text(f"skipped (> {max_call_seconds:g} s)", style="dim"))
             else:
-                cells.append(Text(f"{v[0] * 1e3:,.1f} ms / {v[1] * 1e6:,.0f} µs"))
+                cells.append(Text(f"{v[0] * 1e3:,.1f} ms\n{v[1] * 1e6:,.0f} µs"))
         table.add_row(f"{n:,}", *cells)
     return table
 
@@ -306,8 +325,9 @@ def run(
         )
     console.print(
         Text(
-            f"{seconds:g} s per measurement, trace detached; wall-clock numbers vary between "
-            f"runs.  'skipped': one listdir was estimated to take over {max_call_seconds:g} s.",
+            f"{seconds:g} s per measurement, trace detached; wall-clock numbers of the "
+            "simulator vary between machines and runs, and say nothing about a real kernel's "
+            f"speed.  'skipped': one listdir was estimated to take over {max_call_seconds:g} s.",
             style="dim",
         )
     )

@@ -3,7 +3,7 @@
 ::
 
     simfs list                          the scenarios, with what each teaches
-    simfs run NAME [--view tree|table|json|all]
+    simfs run NAME [--view tree|table|json|diagram|all]
                                         run one, print its lesson and trace, check its claim
     simfs compare NAME                  its workload on a bind mount, classic FUSE,
                                         FUSE-BPF passthrough and its own mount, side by side
@@ -11,7 +11,12 @@
 
 ``python -m simfs`` is the same program.  :func:`main` takes an argument list and returns
 the exit status (0 success, 1 a scenario's check failed, 2 a usage error such as an
-unknown scenario name), so tests call it directly.
+unknown scenario name or a ``--scenarios`` directory that does not exist, with the
+directories actually searched), so tests call it directly.
+
+Output is for people on a terminal (colour unless ``NO_COLOR`` is set, box drawing) and
+plain text when written to a pipe or a file (no colour or escape codes, ASCII tables and
+tree guides); every view fits 80 columns (:func:`simfs.render.console`).
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from simfs import render
+import simfs
+from simfs import diagram, render
 from simfs import scenarios as scenario_lib
 from simfs.scenarios import Scenario, ScenarioResult, UnknownScenario
 
 __all__ = ["build_parser", "main"]
 
-VIEWS = ("tree", "table", "json", "all")
+VIEWS = ("tree", "table", "json", "diagram", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A deterministic simulator of Linux VFS + FUSE + Android FUSE-BPF: "
         "run scenarios and see every user<->kernel transition.",
         epilog="Start with `simfs list`, then `simfs run passthrough` and `simfs run classic`.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {simfs.__version__}"
     )
     parser.add_argument(
         "--scenarios",
@@ -72,9 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=VIEWS,
         default="tree",
         help="tree: one tree per syscall (default); table: daemon requests and per-opcode "
-        "counters; json: the raw trace as JSON only; all: tree and tables",
+        "counters; json: the raw trace as JSON only; diagram: a Mermaid sequence diagram "
+        "(process, VFS, BPF program, daemon, lower fs) only; all: tree and tables",
     )
-    run.add_argument("--limit", type=int, metavar="N", help="draw at most N syscall trees")
+    run.add_argument(
+        "--limit",
+        type=_positive,
+        metavar="N",
+        help="draw at most N system calls (tree, diagram)",
+    )
     run.add_argument(
         "--hide-daemon-syscalls",
         action="store_true",
@@ -124,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse turns the error into exit 2)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
+    return n
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
@@ -131,8 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0) and argparse usage errors (2)
         return int(e.code) if isinstance(e.code, int) else (0 if e.code is None else 2)
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out = render.console()
+    err = render.console(stderr=True)
     if args.command is None:
         parser.print_help()
         return 2
@@ -155,7 +181,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
 
-    found, failures = scenario_lib.discover(args.scenarios)
+    dirs = args.scenarios if args.scenarios is not None else scenario_lib.scenario_dirs()
+    missing = [d for d in dirs if not d.is_dir()]
+    if missing:
+        what = "is not a directory" if missing[0].exists() else "does not exist"
+        source = "--scenarios" if args.scenarios is not None else "SIMFS_SCENARIOS"
+        err.print(Text(f"simfs: error: {source} {missing[0]} {what}"))
+        return 2
+    found, failures = scenario_lib.discover(dirs)
+    searched = ", ".join(str(d) for d in dirs) or "(no scenario directory found)"
+    if not found and not failures:
+        err.print(Text(f"simfs {args.command}: error: no scenarios found (searched: {searched})"))
+        return 2
     if args.command == "list":
         return _list(out, found, failures)
     try:
@@ -166,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             err.print(f"simfs {args.command}: error: scenario {args.name!r} failed to load: ")
             err.print(Text(str(broken[0]), style="red"))
         else:
-            err.print(Text(f"simfs {args.command}: error: {e}"))
+            err.print(Text(f"simfs {args.command}: error: {e} (searched: {searched})"))
         return 2
     if args.command == "run":
         return _run(out, err, scenario, args)
@@ -184,9 +221,6 @@ def _list(
     out.print(table)
     for f in failures:
         out.print(Text(f"could not load {f}", style="red"))
-    if not found and not failures:
-        dirs = scenario_lib.scenario_dirs()
-        out.print(f"no scenarios found (searched: {', '.join(map(str, dirs)) or 'nothing'})")
     out.print("run one with [bold]simfs run NAME[/], compare with [bold]simfs compare NAME[/]")
     return 0
 
@@ -209,13 +243,23 @@ def _run(out: Console, err: Console, scenario: Scenario, args: argparse.Namespac
         err.print(Text("".join(traceback.format_exception(e)), style="dim"))
         return 1
     failure = _check(scenario, result)
-    if args.view == "json":
-        out.print_json(result.trace.to_json(), indent=2)
+    if args.view in ("json", "diagram"):  # machine-readable: nothing else on stdout
+        if args.view == "json":
+            out.print_json(result.trace.to_json(), indent=2)
+        else:
+            title = f"{scenario.name}: {scenario.title}"
+            out.file.write(diagram.mermaid(result, limit=args.limit, title=title))
         if failure:
             err.print(Text(f"check failed: {failure}", style="red"))
         return 1 if failure else 0
     if not args.no_doc:
-        out.print(Panel(Markdown(scenario.doc), title=f"{scenario.name}: {scenario.title}"))
+        heading = f"{scenario.name}: {scenario.title}"
+        if isinstance(out, render.PlainConsole):  # a pipe or a file: no frame
+            out.print(Text(f"{heading}\n{'=' * min(len(heading), out.width)}\n"))
+            out.print(Markdown(scenario.doc))
+            out.print()
+        else:
+            out.print(Panel(Markdown(scenario.doc), title=heading))
     if args.view in ("tree", "all"):
         out.print(
             render.tree(

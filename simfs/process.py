@@ -1121,7 +1121,7 @@ class Process:
             as_bytes = False
         else:
             _, as_bytes = _fspath(path, "listdir")
-        names = [e.name for e in self._read_dir(path, "listdir", True) if e.name not in (".", "..")]
+        names = [e.name for e in self._read_dir(path, "listdir", True)]
         return [os.fsencode(n) for n in names] if as_bytes else names
 
     def scandir(self, path: Any = ".") -> _ScandirIterator:
@@ -1134,15 +1134,18 @@ class Process:
         ents = self._read_dir(path, "scandir", True)
         return _ScandirIterator(
             [
-                SimDirEntry(self, dirpath, e.name, e.ino, e.dtype, as_bytes)
-                for e in ents
-                if e.name not in (".", "..")
+                SimDirEntry(self, dirpath, e.name, e.ino, e.dtype, as_bytes) for e in ents
             ]
         )
 
     def _read_dir(self, path: Any, fn: str, glibc_eof: bool = False) -> list[Any]:
-        """Open, iterate, close.  ``glibc_eof``: glibc's readdir takes ENOENT from
-        getdents (a removed directory) as end-of-directory, so listdir/scandir see []."""
+        """Open, iterate, close; the entries without ``.`` and ``..``.
+
+        CPython's ``os.listdir``/``os.scandir`` (``_posix_listdir``, ``ScandirIterator``)
+        skip the two dot entries readdir returns; they are dropped inside the system call's
+        span so the trace records what the caller gets.  ``glibc_eof``: glibc's readdir
+        takes ENOENT from getdents (a removed directory) as end-of-directory, so
+        listdir/scandir see []."""
 
         def do() -> list[Any]:
             if isinstance(path, int) and not isinstance(path, bool):
@@ -1157,7 +1160,8 @@ class Process:
                 # glibc opendir: open(O_DIRECTORY) then fstat (for the buffer size); a stale
                 # FUSE directory answers that fstat with GETATTR
                 ops.vfs_getattr(file.path, self.cred)
-                return ops.iterate_dir(self.kernel, file, self.cred)
+                ents = ops.iterate_dir(self.kernel, file, self.cred)
+                return [e for e in ents if e.name not in (".", "..")]
             except OSError as e:
                 if glibc_eof and e.errno == errno.ENOENT:
                     return []

@@ -17,15 +17,21 @@ and in Jupyter (the last expression of a cell renders itself):
           │   └── ⇠ reply #4 ok, 160 bytes
           └── finalize LOOKUP → ok
 
+
   A daemon request and its reply are drawn as one node: whatever happened while the
   daemon held the request (its own system calls on the lower filesystem, say) hangs
   under the request, which is where the time went.
+
 - :func:`requests_table` — the requests the daemon read, with their replies.
 - :func:`counters_table` — per opcode: FUSE operations, daemon requests (plain,
   prefilter, postfilter), BPF runs and backing operations; transitions in the caption.
 - :func:`compare` — one workload under several mounts side by side (bind mount, classic
   FUSE, FUSE-BPF): the table that shows what FUSE-BPF is for.
 - :func:`json` — the trace as pretty-printed JSON (:meth:`Trace.to_json`).
+- :func:`console` — a ``rich`` console that prints the way the command line does: colour
+  and box drawing on a terminal (no colour under ``NO_COLOR``), plain text elsewhere (a
+  pipe or a file: no escape codes, ASCII tables and tree guides, 80 columns unless
+  ``COLUMNS`` says otherwise).
 
 :func:`metrics` is the plain-data summary the tables are drawn from (also used by
 ``simfs bench`` and tests).  Every function accepts a :class:`~simfs.trace.Trace`, a list
@@ -36,27 +42,35 @@ of events, or anything with a ``trace`` attribute (a scenario result).
 
 from __future__ import annotations
 
+import copy
 import errno as errno_mod
+import json as json_mod
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.json import JSON
 from rich.jupyter import JupyterMixin
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from simfs.trace import Event, Trace
+if TYPE_CHECKING:  # simfs.trace imports this module to display a Trace in Jupyter
+    from simfs.trace import Event, Trace
 
 __all__ = [
+    "FittingTable",
     "Metrics",
+    "PlainConsole",
     "View",
     "compare",
+    "console",
     "counters_table",
     "decode_bpf_ret",
     "json",
@@ -77,12 +91,14 @@ class _HasTrace(Protocol):
     def trace(self) -> Trace: ...
 
 
-TraceLike = Trace | Sequence[Event] | _HasTrace
+#: What every view accepts: a trace, a list of events, or anything with a ``trace``.
+TraceLike: TypeAlias = "Trace | Sequence[Event] | _HasTrace"
 
 
 def _events(source: TraceLike) -> list[Event]:
-    if isinstance(source, Trace):
-        return list(source.events)
+    events = getattr(source, "events", None)  # a Trace (duck-typed: no import cycle)
+    if isinstance(events, list):
+        return list(events)
     if isinstance(source, _HasTrace):
         return list(source.trace.events)
     return list(source)
@@ -106,6 +122,98 @@ class View(JupyterMixin):
 
     def __len__(self) -> int:
         return len(self.parts)
+
+
+class PlainConsole(Console):
+    """A console for pipes and files: ASCII tables and tree guides, never escape codes.
+
+    ``rich`` already drops colour when its file is not a terminal, but keeps drawing boxes
+    and tree guides with Unicode box-drawing characters.  This console reports an ASCII
+    encoding to the renderables (``ConsoleOptions.ascii_only``), so tables and panels
+    fall back to ``+--+`` boxes and trees to ``|--`` guides, and drops the blanks rich
+    pads lines with; text itself is written unchanged (UTF-8 arrows in labels stay).
+    """
+
+    @property
+    def encoding(self) -> str:
+        return "ascii"
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        # rich pads every line to the full width; a file keeps no trailing blanks
+        text = super()._render_buffer(buffer)
+        return "\n".join(line.rstrip(" ") for line in text.split("\n"))
+
+
+def console(
+    file: IO[str] | None = None,
+    *,
+    stderr: bool = False,
+    plain: bool | None = None,
+    width: int | None = None,
+) -> Console:
+    """A console that prints the way ``simfs`` does, plain when not on a terminal.
+
+    Args:
+        file: where to write (default ``sys.stdout``, or ``sys.stderr`` with ``stderr``).
+        plain: force plain (``True``) or terminal (``False``) output; by default plain
+            exactly when ``file`` is not a terminal.
+        width: columns; by default the terminal's width, or ``COLUMNS``, or 80.
+
+    A terminal console colours unless ``NO_COLOR`` is set (https://no-color.org: then no
+    colour, bold and italics stay); a plain one is a :class:`PlainConsole` with no colour,
+    no escape codes and ASCII boxes.
+    """
+    stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
+    if plain is None:
+        isatty = getattr(stream, "isatty", None)
+        plain = not (callable(isatty) and isatty())
+    if plain:
+        return PlainConsole(
+            file=stream,
+            highlight=False,
+            color_system=None,
+            force_terminal=False,
+            no_color=True,
+            width=width,
+            soft_wrap=False,
+        )
+    return Console(
+        file=stream,
+        highlight=False,
+        no_color=bool(os.environ.get("NO_COLOR")) or None,
+        width=width,
+    )
+
+
+class FittingTable(Table):
+    """A table that hides its least important columns when the width cannot hold them.
+
+    ``optional`` names columns (by header) in the order they may go.  At render time, while
+    the table's minimum width exceeds the space available, the next optional column is
+    hidden and the caption says which were hidden, so a narrow terminal (80 columns) or a
+    file still shows the columns that matter at a readable width instead of squeezing all
+    of them to nothing.
+    """
+
+    def __init__(self, *args: Any, optional: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.optional: list[str] = list(optional)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table: Table = self
+        hidden: list[str] = []
+        for header in self.optional:
+            if table.__rich_measure__(console, options).minimum <= options.max_width:
+                break
+            narrower = copy.copy(table)
+            narrower.columns = [c for c in table.columns if str(c.header) != header]
+            table = narrower
+            hidden.append(header)
+        if hidden:
+            table = copy.copy(table)
+            note = f"hidden at {options.max_width} columns: {', '.join(hidden)}"
+            table.caption = f"{table.caption} · {note}" if table.caption else note
+        yield from Table.__rich_console__(table, console, options)
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,7 +620,9 @@ def requests_table(source: TraceLike, *, title: str | None = "Daemon requests") 
 
     Columns: ``unique``, opcode (with ``|PREFILTER``/``|POSTFILTER``), nodeid, uid/gid,
     pid, ``error_in``, request size, argument summary, reply status and size.  A request
-    never answered (FORGET) shows ``—`` as its reply.
+    never answered (FORGET) shows ``—`` as its reply.  Where the width is short (80
+    columns) pid, uid/gid, request size, ``error_in`` and nodeid are hidden in that order
+    until the arguments have room (:class:`FittingTable`; the caption names them).
     """
     events = _events(source)
     replies: dict[Any, Event] = {}
@@ -521,7 +631,12 @@ def requests_table(source: TraceLike, *, title: str | None = "Daemon requests") 
             replies.setdefault(e.data.get("unique"), e)
     reqs = [e for e in events if e.kind == "request"]
     widest = max((len(str(e.data.get("opcode"))) for e in reqs), default=6)
-    table = Table(title=title, header_style="bold", show_lines=False)
+    table = FittingTable(
+        title=title,
+        header_style="bold",
+        show_lines=False,
+        optional=("pid", "uid/gid", "in", "error_in", "nodeid"),
+    )
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("opcode", no_wrap=True, min_width=widest)
     table.add_column("nodeid", justify="right", no_wrap=True)
@@ -529,7 +644,7 @@ def requests_table(source: TraceLike, *, title: str | None = "Daemon requests") 
     table.add_column("pid", justify="right", no_wrap=True)
     table.add_column("error_in", no_wrap=True, min_width=8)
     table.add_column("in", justify="right", no_wrap=True)
-    table.add_column("args", ratio=1)
+    table.add_column("args", ratio=1, min_width=20)
     table.add_column("reply", no_wrap=True, min_width=7)
     table.add_column("out", justify="right", no_wrap=True)
     for e in reqs:
@@ -671,7 +786,5 @@ def compare(results: Mapping[str, TraceLike | Metrics], *, title: str | None = N
 
 def json(source: TraceLike) -> View:
     """The trace as indented, highlighted JSON (the document of :meth:`Trace.to_json`)."""
-    events = _events(source)
-    t = Trace()
-    t.events.extend(events)
-    return View([JSON(t.to_json(), indent=2)])
+    document = json_mod.dumps([e.to_json() for e in _events(source)])
+    return View([JSON(document, indent=2)])

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
+
+from simfs import render
 
 __all__ = ["Event", "Hooks", "Instrument", "Trace", "TracePipe"]
 
@@ -151,10 +153,18 @@ class Trace(Instrument):
 
     ``transitions`` counts user<->kernel switches caused by the daemon: reading a
     request is one, writing a reply is another (a round trip is two).
+
+    ``trace[i]`` is one :class:`Event`; ``trace[a:b]`` a new ``Trace`` holding those
+    events (a slice).  In Jupyter a trace or a slice displays itself as the tree of
+    :func:`simfs.render.tree` (static HTML, so it reads on GitHub too), at most
+    :attr:`DISPLAY_LIMIT` system calls of it; ``repr()`` is a one-line summary.
     """
 
-    def __init__(self) -> None:
-        self.events: list[Event] = []
+    #: System-call trees shown when a trace displays itself in Jupyter.
+    DISPLAY_LIMIT = 40
+
+    def __init__(self, events: Sequence[Event] = ()) -> None:
+        self.events: list[Event] = list(events)
 
     def on_event(self, event: Event) -> None:
         self.events.append(event)
@@ -168,6 +178,38 @@ class Trace(Instrument):
 
     def __len__(self) -> int:
         return len(self.events)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> Trace: ...
+    def __getitem__(self, index: int | slice) -> Event | Trace:
+        if isinstance(index, slice):
+            return Trace(self.events[index])
+        return self.events[index]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Trace: {len(self.events)} events, {self._syscalls()} system calls, "
+            f"{self.transitions} transitions>"
+        )
+
+    def _syscalls(self) -> int:
+        return sum(1 for e in self.events if e.kind == "syscall" and e.depth == 0)
+
+    def _repr_mimebundle_(
+        self, include: Sequence[str] = (), exclude: Sequence[str] = (), **kwargs: Any
+    ) -> dict[str, str]:
+        """Jupyter's display hook: the tree as static HTML, plus its plain text."""
+        view = render.tree(self, limit=self.DISPLAY_LIMIT)
+        more = self._syscalls() - self.DISPLAY_LIMIT
+        if more > 0:
+            view.parts.append(
+                f"… {more} more system calls: simfs.render.tree(trace) draws them all, "
+                "trace[a:b] a part"
+            )
+        bundle: dict[str, str] = view._repr_mimebundle_(include, exclude, **kwargs)
+        return bundle
 
     def of(self, kind: str) -> list[Event]:
         """The events of one kind, in order."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import io
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import simfs
 from simfs.__main__ import main
 from simfs.scenarios import discover
 
@@ -143,7 +148,7 @@ def test_compare(capsys: pytest.CaptureFixture[str]) -> None:
     for label in ("bind mount", "classic FUSE", "FUSE-BPF passthrough", "this scenario"):
         assert label in out
     row = next(ln for ln in out.splitlines() if "transitions" in ln)
-    cells = [c.strip() for c in row.split("│")[2:-1]]
+    cells = [c.strip() for c in row.split("|")[2:-1]]  # captured output is plain ASCII
     assert cells[0] == "0" and int(cells[1]) > 0 and cells[2] == "0" and cells[3] == "0"
 
 
@@ -164,10 +169,13 @@ def test_custom_scenario_dir(capsys: pytest.CaptureFixture[str], scenario_dir: P
 def test_bench_quick_prints_tables(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "bench", "--quick", "--sizes", "20,40", "--seconds", "0.005")
     assert code == 0
-    assert "Operations per second" in out and "pyfakefs" in out
-    for op in ("stat", "open+read+close", "create+unlink", "readdir"):
+    assert "Simulator speed: simulated calls per second" in out and "pyfakefs" in out
+    assert "not kernel performance" in out  # says what it measures
+    for op in ("stat", "+read", "+close", "create", "+unlink", "listdir"):
         assert op in out
-    assert "Scaling with directory size" in out and "40" in out
+    for config in ("simfs lower", "bind mount", "FUSE-BPF", "classic FUSE"):
+        assert config in out
+    assert "Simulator scaling with directory size" in out and "40" in out
 
 
 def test_bench_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,3 +201,113 @@ def test_simfs_scenarios_env_var(
     monkeypatch.setenv("SIMFS_SCENARIOS", str(scenario_dir))
     code, out, _ = run_cli(capsys, "list")
     assert code == 0 and "good" in out and "passthrough" not in out
+
+
+# --- issue 20: versions, errors that name the path searched, plain and narrow output ----------
+
+BOX_DRAWING = re.compile("[\u2500-\u257f]")  # ─│┌┐└┘├┤┬┴┼ and friends
+ESCAPE = "\x1b["
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"simfs {simfs.__version__}"
+    assert simfs.__version__ == importlib.metadata.version("simfs")
+
+
+@pytest.mark.parametrize("command", [["list"], ["run", "passthrough"], ["compare", "classic"]])
+def test_missing_scenario_dir_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], command: list[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nonexistent"
+    code, out, err = run_cli(capsys, "--scenarios", str(missing), *command)
+    assert code == 2 and out == ""
+    assert f"--scenarios {missing} does not exist" in err
+    code, _, err = run_cli(capsys, "--scenarios", str(tmp_path), *command)
+    assert code == 2 and f"no scenarios found (searched: {tmp_path})" in err
+
+
+def test_missing_env_scenario_dir_is_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SIMFS_SCENARIOS", str(tmp_path / "gone"))
+    code, _, err = run_cli(capsys, "list")
+    assert code == 2 and f"SIMFS_SCENARIOS {tmp_path / 'gone'} does not exist" in err
+
+
+def test_unknown_name_says_where_it_looked(
+    capsys: pytest.CaptureFixture[str], scenario_dir: Path
+) -> None:
+    code, _, err = run_cli(capsys, "--scenarios", str(scenario_dir), "run", "nope")
+    assert code == 2 and f"(searched: {scenario_dir})" in " ".join(err.split())
+
+
+VIEWS_80 = [
+    ["list"],
+    ["run", "classic", "--view", "tree"],
+    ["run", "mediaprovider", "--view", "table"],
+    ["run", "readdir_redaction", "--view", "all"],
+    ["compare", "mediaprovider"],
+    ["bench", "--quick", "--sizes", "20", "--seconds", "0.002"],
+]
+
+
+@pytest.mark.parametrize("argv", VIEWS_80, ids=["-".join(a[:3]) for a in VIEWS_80])
+def test_piped_output_is_plain_and_fits_80_columns(argv: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR", "FORCE_COLOR")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "simfs", *argv], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert ESCAPE not in out, "escape codes in piped output"
+    assert not BOX_DRAWING.search(out), BOX_DRAWING.search(out)
+    wide = [ln for ln in out.splitlines() if len(ln) > 80]
+    assert not wide, wide[:3]
+    assert not [ln for ln in out.splitlines() if ln != ln.rstrip()], "trailing blanks"
+    if argv[:2] == ["run", "mediaprovider"]:
+        # the table chose its columns: the arguments column still says something
+        row = next(ln for ln in out.splitlines() if re.match(r"\| +4 \| LOOKUP", ln))
+        assert "IMG_" in row
+        assert "hidden at 80 columns" in out
+
+
+def test_terminal_output_draws_boxes_and_honours_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from simfs import render
+
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich: behave as on a terminal
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    buf = io.StringIO()
+    c = render.console(buf, plain=False, width=80)
+    c.print(render.counters_table([]))
+    c.print("[red]red[/]")
+    assert BOX_DRAWING.search(buf.getvalue()) and "\x1b[31m" in buf.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    buf = io.StringIO()
+    render.console(buf, plain=False, width=80).print("[red]red[/] [bold]bold[/]")
+    assert "\x1b[31m" not in buf.getvalue() and "\x1b[1m" in buf.getvalue()  # no colour only
+    assert isinstance(render.console(io.StringIO()), render.PlainConsole)  # not a TTY: plain
+
+
+def test_diagram_view_is_mermaid_only(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "run", "hidden_files", "--view", "diagram", "--limit", "2")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "sequenceDiagram"
+    for lane in ("process", "VFS (kernel)", "BPF program", "daemon", "lower fs"):
+        assert any(ln.strip().startswith("participant") and lane in ln for ln in lines)
+    calls = [ln for ln in lines if ln.strip().startswith("P->>V:")]
+    assert len(calls) == 2  # --limit 2
+    assert "check passed" not in out
+    code, out, _ = run_cli(capsys, "run", "hidden_files", "--view", "diagram")
+    assert code == 0
+    # the hiding prefilter's decision, then the errno the process gets
+    assert "B-->>V: -ENOENT" in out and "V-->>P: -1 ENOENT" in out
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "many"])
+def test_bad_limit_is_a_usage_error(capsys: pytest.CaptureFixture[str], bad: str) -> None:
+    code, out, err = run_cli(capsys, "run", "passthrough", "--limit", bad)
+    assert code == 2 and out == "" and "--limit" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -37,7 +38,12 @@ def test_committed_notebook_matches_its_source(src: Path) -> None:
 
 
 @pytest.mark.parametrize("src", SOURCES, ids=[s.stem for s in SOURCES])
-def test_notebook_executes_top_to_bottom(src: Path, tmp_path: Path) -> None:
+def test_notebook_executes_top_to_bottom(
+    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the kernel imports this checkout's simfs, whatever another install points at
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOKS.parent), path])))
     nb = nbformat.read(NOTEBOOKS / f"{src.stem}.ipynb", as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 import simfs
-from simfs import bpf, render, uapi
+from simfs import bpf, diagram, render, uapi
 from simfs.fuse import backing
 
 console = Console(width=120, force_jupyter=True)
@@ -34,19 +34,25 @@ console = Console(width=120, force_jupyter=True)
 # as classic FUSE.
 
 # %%
-steps = ["initialize", "BPF pre-filter", "daemon pre-filter\n(USER_FILTER)", "backing op\n(BACKING)",
-         "BPF post-filter\n(POST_FILTER)", "daemon post-filter\n(USER_FILTER)", "finalize"]
-fig, ax = plt.subplots(figsize=(12, 2.2))
-for i, s in enumerate(steps):
-    ax.add_patch(plt.Rectangle((i * 1.7, 0), 1.4, 1, fill=True, alpha=0.15))
-    ax.text(i * 1.7 + 0.7, 0.5, s, ha="center", va="center", fontsize=8)
+steps = ["initialize", "BPF\npre-filter", "daemon\npre-filter", "backing op", "BPF\npost-filter",
+         "daemon\npost-filter", "finalize"]
+bits = ["", "", "if USER_FILTER", "if BACKING", "if POST_FILTER", "if USER_FILTER", ""]
+fig, ax = plt.subplots(figsize=(12, 3.2))
+for i, (s, bit) in enumerate(zip(steps, bits, strict=True)):
+    x = i * 1.8
+    ax.add_patch(plt.Rectangle((x, 0), 1.4, 1, facecolor="#dce6f2", edgecolor="#5b6b80"))
+    ax.text(x + 0.7, 0.5, s, ha="center", va="center", fontsize=10)
+    if bit:
+        ax.text(x + 0.7, 1.15, bit, ha="center", va="bottom", fontsize=9, color="#555555")
     if i:
-        ax.annotate("", xy=(i * 1.7, 0.5), xytext=(i * 1.7 - 0.3, 0.5), arrowprops={"arrowstyle": "->"})
-ax.annotate("0 → classic FUSE request", xy=(1.7 + 0.7, 0), xytext=(1.7 + 0.2, -0.6), fontsize=8,
-            arrowprops={"arrowstyle": "->"})
-ax.annotate("< 0 → errno", xy=(1.7 + 1.2, 0), xytext=(3.2, -0.6), fontsize=8, arrowprops={"arrowstyle": "->"})
-ax.set_xlim(-0.2, len(steps) * 1.7)
-ax.set_ylim(-0.9, 1.2)
+        ax.annotate("", xy=(x, 0.5), xytext=(x - 0.4, 0.5), arrowprops={"arrowstyle": "->"})
+pre = 1.8 + 0.7  # below the BPF pre-filter box: the two other routes it can choose
+ax.annotate("returns 0: a classic FUSE request to the daemon instead", xy=(pre + 0.3, 0), xytext=(3.0, -0.45),
+            fontsize=9, ha="left", va="center", arrowprops={"arrowstyle": "->", "color": "#1d7a3a"}, color="#1d7a3a")
+ax.annotate("returns < 0: the operation fails with that errno", xy=(pre - 0.3, 0), xytext=(-0.1, -0.85),
+            fontsize=9, ha="left", va="center", arrowprops={"arrowstyle": "->", "color": "#b00020"}, color="#b00020")
+ax.set_xlim(-0.2, len(steps) * 1.8 - 0.2)
+ax.set_ylim(-1.1, 1.6)
 ax.axis("off")
 plt.show()
 
@@ -116,8 +122,17 @@ mount = k.mount_fuse("/mnt", daemon=Redactor(), root_dir="/data", root_bpf=teach
 # %%
 k.trace.clear()
 fd = root.open("/mnt/a.txt", os.O_RDONLY)
-console.print(render.tree(k.trace))
 print("trace_pipe:", k.trace_pipe.read())
+k.trace  # a trace displays itself as the tree (k.trace[a:b] shows a part)
+
+# %% [markdown]
+# The same system call as a sequence diagram: one lane each for the process, the VFS, the BPF
+# program, the daemon and the lower filesystem, with the decoded return at each step
+# (`simfs.diagram.mermaid` gives the same as Mermaid text, and `simfs run NAME --view diagram`
+# prints it for a scenario).
+
+# %%
+diagram.figure(k.trace, title="open('/mnt/a.txt', O_RDONLY) on a backed inode")
 
 # %% [markdown]
 # ## READDIR with a daemon post-filter

@@ -1,6 +1,6 @@
 """The Android self-tests' FUSE BPF programs, as simfs programs.
 
-Decision tables of ``android-selftests.md`` §3, written after ACK's
+Decision tables of ``docs/android-selftests.md`` §3, written after ACK's
 ``tools/testing/selftests/filesystems/fuse/test_bpf.c`` (nxp-imx/linux-imx @ 6d728a1e /
 5751f905) and ``fd_bpf.c``, with the same ``bpf_printk`` lines, plus a MediaProvider-style
 policy after AOSP ``fuseMedia.c`` (spec §6.3).

@@ -17,7 +17,7 @@ request in flight fails ``ECONNABORTED`` and later ones ``ENOTCONN``.  The paren
         expect(FUSE_RELEASE, FuseReleaseIn).reply(Reply.none()),
     ])
 
-See ``/work/shared/spec/android-selftests.md`` section 1.4.
+See ``docs/android-selftests.md`` §1.4.
 """
 
 from __future__ import annotations

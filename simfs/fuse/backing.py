@@ -1,11 +1,12 @@
 """FUSE-BPF: the backing state machine, once, and the per-opcode specs it drives.
 
 Mirrors ACK ``fs/fuse/backing.c`` and the ``fuse_bpf_backing`` macro of
-``fs/fuse/fuse_i.h`` (aosp-mirror/kernel_common), as ``shared/spec/fuse-bpf-semantics.md``
-§3-§8 describes it.  Every FUSE inode operation first calls the ``bpf_*`` function of
-this module with the parameters of the operation; each returns ``(handled, result)``:
-``handled`` False means "run the classic FUSE path"; when True, ``result`` is what the
-VFS method returns, and an error has been raised as ``OSError`` already.
+``fs/fuse/fuse_i.h`` (aosp-mirror/kernel_common), as ``docs/semantics.md`` ("the spec")
+§3-§8 describes it; a bare §N in this module is a section of that page.  Every FUSE inode
+operation first calls the ``bpf_*`` function of this module with the parameters of the
+operation; each returns ``(handled, result)``: ``handled`` False means "run the classic
+FUSE path"; when True, ``result`` is what the VFS method returns, and an error has
+been raised as ``OSError`` already.
 
 The machine (:func:`fuse_bpf_backing`) runs: gate on ``backing_inode`` -> initialize ->
 prefilter (BPF on the in-args seen through the out slots, optional daemon
@@ -64,6 +65,7 @@ from simfs.vfs.permission import inode_permission
 from simfs.vfs.readdir import DirContext
 
 if TYPE_CHECKING:
+    from simfs.trace import Event
     from simfs.vfs.cred import Cred
 
 __all__ = [
@@ -292,7 +294,7 @@ def fuse_bpf_backing(spec: OpSpec, op: Op) -> tuple[bool, Any]:
     with k.hooks.span(
         "fuse_op", opcode=spec.name, nodeid=getattr(inode, "nodeid", 0), route="bpf"
     ) as ev:
-        handled, result = _machine(spec, op)
+        handled, result = _machine(spec, op, ev)
         ev.end = {"handled": handled, "result": _summ(result)}
     if not handled:
         return NOT_HANDLED
@@ -311,7 +313,7 @@ def _summ(v: Any) -> Any:
     return type(v).__name__
 
 
-def _machine(spec: OpSpec, op: Op) -> tuple[bool, Any]:
+def _machine(spec: OpSpec, op: Op, span: Event) -> tuple[bool, Any]:
     k = op.kernel
     fm = op.fm
     prog = as_loaded(k, getattr(op.inode, "bpf", None))
@@ -320,6 +322,10 @@ def _machine(spec: OpSpec, op: Op) -> tuple[bool, Any]:
         fa = spec.initialize(op)
     except OSError as e:
         return True, Err(e.errno or errno.EIO)
+    # one spec may serve two opcodes (OPEN/OPENDIR, RELEASE/RELEASEDIR, FSYNC/FSYNCDIR):
+    # the trace names the opcode its initialize chose, as the kernel's fuse_bpf_args do
+    opname = uapi.opcode_name(fa.opcode & uapi.FUSE_OPCODE_FILTER)
+    span.data["opcode"] = opname
     handled = False
     result: Any = None
     # step 3: snapshot the out layout
@@ -363,7 +369,7 @@ def _machine(spec: OpSpec, op: Op) -> tuple[bool, Any]:
             fa.error_in = -result.errno
         k.hooks.emit(
             "backing",
-            opcode=spec.name,
+            opcode=opname,
             op=op.scratch.get("lower_op", spec.name.lower()),
             result=_summ(result),
         )
@@ -390,7 +396,7 @@ def _machine(spec: OpSpec, op: Op) -> tuple[bool, Any]:
     # step 14: finalize
     if handled:
         fin = spec.finalize(op, fa, result)
-        k.hooks.emit("finalize", opcode=spec.name, result=_summ(result if fin is KEEP else fin))
+        k.hooks.emit("finalize", opcode=opname, result=_summ(result if fin is KEEP else fin))
         if fin is not KEEP:
             result = fin
     return handled, result

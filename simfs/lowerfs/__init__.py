@@ -9,7 +9,12 @@ timestamps and ``fs/namei.c`` owns everything generic.
 ``LowerStore`` is the pyfakefs ``FakeFilesystem`` users see as ``Kernel.lower`` for
 fixtures.  Objects created there directly are taken as they are, except that wall-clock
 timestamps are replaced by the simulated clock the first time the kernel sees them, so
-runs stay deterministic.
+runs stay deterministic.  Fixture modes are those a shell with the usual umask 022 gives
+(``create_file`` 0644, ``create_dir`` 0755): pyfakefs applies its umask to a requested mode
+as ``open(2)``/``mkdir(2)`` do, and its own default umask is the host process's (022 on
+most machines); the store pins 022 so runs do not depend on the host.  Pass
+``apply_umask=False`` for an exact mode (``create_dir(p, perm_bits=0o1777,
+apply_umask=False)``).  Simulated processes have their own umask (``Kernel.spawn``).
 """
 
 from __future__ import annotations
@@ -89,7 +94,9 @@ class LowerStore(FakeFilesystem):
         super().__init__(path_separator="/", total_size=total_size)
         self.os = OSType.LINUX  # must come before populating: the setter resets the tree
         self.shuffle_listdir_results = False
-        self.umask = 0
+        # the usual login umask, as pyfakefs would take it from the host (see the module
+        # docstring); only fixtures made through this object see it
+        self.umask = 0o022
         if total_size is not None:
             self.set_disk_usage(total_size)
 

@@ -105,11 +105,19 @@ def fuse_differences(op: str, args: tuple[Any, ...], ref: Outcome, test: Outcome
     - ``lseek`` on a directory with SEEK_END/SEEK_DATA/SEEK_HOLE: FUSE directories use
       ``generic_file_llseek`` (SEEK_END is i_size + offset), tmpfs's
       ``dcache_dir_lseek`` accepts only SEEK_SET/SEEK_CUR (EINVAL).
+    - removing the wrong type of object from a sticky directory one does not own:
+      ``fuse_change_attributes_common`` keeps the sticky bit out of a FUSE inode's
+      ``i_mode`` unless ``default_permissions`` ("This prevents failures due to the check
+      in may_delete()"), so the VFS's ``may_delete`` reaches its type checks (ENOTDIR for
+      rmdir of a non-directory, EISDIR for unlink of one) where tmpfs says EPERM first.
     """
     on_dir = op == "lseek" and bool(args) and isinstance(args[0], FdPair) and args[0].kind == "dir"
     seek = args[-1] in ("SEEK_END", "SEEK_DATA", "SEEK_HOLE") if args else False
     if on_dir and seek and ref == ("err", "EINVAL"):
         return "FUSE directories seek with generic_file_llseek; tmpfs's only SEEK_SET/SEEK_CUR"
+    removes = op in ("rmdir", "unlink", "remove", "rename", "replace", "renameat2")
+    if removes and ref == ("err", "EPERM") and test in (("err", "ENOTDIR"), ("err", "EISDIR")):
+        return "FUSE hides the sticky bit from may_delete without default_permissions"
     return None
 
 

@@ -1,4 +1,4 @@
-"""The Android FUSE-BPF self-test harness, simulated (android-selftests.md §1).
+"""The Android FUSE-BPF self-test harness, simulated (docs/android-selftests.md §1).
 
 ``L`` is the lower directory ``ft-src``, ``M`` the mount point ``ft-dst`` (both created
 empty for every test, under ``CWD``).  ``mount_fuse`` answers INIT the way the harness's

@@ -1,4 +1,4 @@
-"""The 25 Android FUSE-BPF self-test scenarios of android-selftests.md §4, one test each.
+"""The 25 Android FUSE-BPF self-test scenarios of docs/android-selftests.md §4, one test each.
 
 Each test follows the scenario's setup, action and expectations: the scripted daemon's
 strict request order and sizes, trace-pipe lines, errno and contents; a "no daemon"

@@ -133,3 +133,30 @@ def test_positions_are_not_compared_after_an_allowed_seek_difference() -> None:
         state.teardown()
 
     _in_hypothesis(steps)
+
+
+def test_fuse_hides_the_sticky_bit_from_may_delete() -> None:
+    """Found by the backing-program equivalence machine (issue 20's fixture modes changed
+    its exploration): alice's rmdir of root's *file* in a sticky directory is EPERM on tmpfs
+    (check_sticky comes first) and ENOTDIR through FUSE, whose inodes never carry the sticky
+    bit without default_permissions (fuse_change_attributes_common)."""
+    import simfs
+
+    k = simfs.Kernel()
+    k.lower.create_file("/data/b", contents="x")
+    for d in ("/bind", "/mnt"):
+        k.lower.create_dir(d)
+    root = k.spawn()
+    root.chmod("/data", 0o1777)
+    k.mount_bind("/data", "/bind")
+    k.mount_fuse("/mnt", root_dir="/data", no_daemon=True, allow_other=True)
+    alice = k.spawn(uid=1000)
+    seen = {}
+    for base in ("/bind", "/mnt"):
+        with pytest.raises(OSError) as e:
+            alice.rmdir(f"{base}/b")
+        seen[base] = errno.errorcode[e.value.errno]
+    assert seen == {"/bind": "EPERM", "/mnt": "ENOTDIR"}
+    assert fuse_differences("rmdir", ("b",), ("err", "EPERM"), ("err", "ENOTDIR"))
+    assert not fuse_differences("rmdir", ("b",), ("err", "EPERM"), ("ok", None))
+    assert not fuse_differences("mkdir", ("b",), ("err", "EPERM"), ("err", "ENOTDIR"))
