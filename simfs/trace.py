@@ -33,8 +33,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from simfs import render
-
 __all__ = ["Event", "Hooks", "Instrument", "Trace", "TracePipe"]
 
 
@@ -201,6 +199,9 @@ class Trace(Instrument):
         self, include: Sequence[str] = (), exclude: Sequence[str] = (), **kwargs: Any
     ) -> dict[str, str]:
         """Jupyter's display hook: the tree as static HTML, plus its plain text."""
+        # imported here so that `import simfs` does not load rich (issue 19 item 4)
+        from simfs import render
+
         view = render.tree(self, limit=self.DISPLAY_LIMIT)
         more = self._syscalls() - self.DISPLAY_LIMIT
         if more > 0:
