@@ -57,6 +57,7 @@ from simfs.bpf.ebpf.isa import Insn
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "MAP_HANDLE_BASE",
     "EbpfFault",
     "Machine",
     "Memory",
@@ -76,6 +77,9 @@ DEFAULT_BUDGET = 1_000_000
 MAX_CALL_FRAMES = 8
 STACK_SIZE = isa.MAX_BPF_STACK
 _FIRST_REGION = 0xFFFF8880
+#: where map "pointers" live: a ``lddw`` with ``src_reg = BPF_PSEUDO_MAP_FD`` and ``imm = i``
+#: loads ``MAP_HANDLE_BASE + i`` (map ``i`` of the object); no memory region is up here
+MAP_HANDLE_BASE = 0xFFFFA00000000000
 
 Helper = Callable[..., int]
 Op = Callable[[list[int], "Machine"], int]
@@ -132,9 +136,7 @@ class Memory:
         region = self.regions.get(addr >> 32)
         off = addr & M32
         if region is None:
-            raise EbpfFault(
-                errno.EACCES, f"invalid mem access: address {addr:#x} is in no region"
-            )
+            raise EbpfFault(errno.EACCES, f"invalid mem access: address {addr:#x} is in no region")
         if off + size > len(region.data):
             raise EbpfFault(
                 errno.EACCES,
@@ -430,9 +432,12 @@ def _compile_one(pc: int, ins: Insn, n: int) -> Op:
     if cls == isa.BPF_LD:
         if not ins.is_lddw:
             raise ProgramError(pc, f"legacy packet load {isa.disasm(ins)} is not allowed here")
-        if ins.src not in (0,):
-            raise ProgramError(pc, f"unrelocated pseudo lddw (src={ins.src}) {isa.disasm(ins)}")
-        v = ins.imm64
+        if ins.src == isa.BPF_PSEUDO_MAP_FD:
+            v = MAP_HANDLE_BASE + (ins.imm & M32)
+        elif ins.src == 0:
+            v = ins.imm64
+        else:
+            raise ProgramError(pc, f"unsupported pseudo lddw (src={ins.src}) {isa.disasm(ins)}")
         nxt2 = pc + 2
 
         def lddw(r: list[int], vm: Machine) -> int:
