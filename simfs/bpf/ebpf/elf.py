@@ -39,13 +39,16 @@ SHF_EXECINSTR = 0x4
 R_BPF_64_32 = 10
 
 
-class LoadError(Exception):
-    """An object the loader refuses; ``errno`` is what ``bpf_prog_load`` fails with."""
+class LoadError(OSError):
+    """An object the loader refuses: an ``OSError`` whose ``errno`` is what
+    ``bpf(BPF_PROG_LOAD)`` fails with and whose message says what to do."""
 
     def __init__(self, reason: str, errno_value: int = errno.EINVAL) -> None:
-        super().__init__(reason)
+        super().__init__(errno_value, reason)
         self.reason = reason
-        self.errno = errno_value
+
+    def __str__(self) -> str:
+        return f"[{errno.errorcode.get(self.errno or 0, self.errno)}] {self.reason}"
 
 
 @dataclass(frozen=True)

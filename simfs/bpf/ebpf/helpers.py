@@ -169,6 +169,8 @@ def format_printk(vm: Machine, fmt: bytes, args: tuple[int, ...]) -> str | None:
         elif conv == "c":
             out.append(chr(arg & 0xFF))
         elif conv == "s":
+            if j + 1 < n and not (text[j + 1].isspace() or _ispunct(text[j + 1])):
+                return None  # bpf_bprintf_prepare: %s must end at a space or punctuation
             try:
                 s = vm.memory.read_cstr(arg, MAX_PRINTK_STR)
             except EbpfFault:
@@ -178,6 +180,10 @@ def format_printk(vm: Machine, fmt: bytes, args: tuple[int, ...]) -> str | None:
             return None  # unsupported conversion -> EINVAL
         i = j + 1
     return "".join(out)
+
+
+def _ispunct(c: str) -> bool:
+    return 0x21 <= ord(c) <= 0x7E and not c.isalnum()
 
 
 def trace_printk(vm: Machine, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
