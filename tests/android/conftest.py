@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,9 +70,11 @@ def _bpf_flavour(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[None]:
-    flavour = request.node.callspec.params.get("bpf_flavour") if hasattr(
-        request.node, "callspec"
-    ) else None
+    flavour = (
+        request.node.callspec.params.get("bpf_flavour")
+        if hasattr(request.node, "callspec")
+        else None
+    )
     if flavour is None:
         yield
         return
@@ -117,5 +118,3 @@ def _first_difference(python: list[Any], compiled: list[Any]) -> str:
         if len(a) != len(b):
             return f"kernel {i}: python {len(a)} events, compiled {len(b)}"
     return f"python ran {len(python)} kernels, compiled {len(compiled)}"
-
-

@@ -123,7 +123,7 @@ class Memory:
     def add(self, name: str, data: bytearray, *, writable: bool, offset: int = 0) -> int:
         """Map ``data`` as a new region; return the address of its byte ``offset``."""
         key = self._next
-        self._next += 1
+        self._next += 2  # a gap: an access just below a region hits no other region
         base = key << 32
         self.regions[key] = Region(name, data, writable, base)
         return base + offset
