@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from simfs.bpf.ebpf import interp, isa
 from simfs.bpf.ebpf.isa import Insn
 from tests.bpf import kernel_bpf
+from tests.bpf.ebpf_asm import ins, lddw
 
 REASON = kernel_bpf.available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -82,18 +83,6 @@ ATOMIC_OPS = (
     isa.BPF_CMPXCHG,
 )
 SIZES = (isa.BPF_B, isa.BPF_H, isa.BPF_W, isa.BPF_DW)
-
-
-def ins(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> Insn:
-    return Insn(code, dst, src, off, imm, imm)
-
-
-def lddw(dst: int, value: int) -> list[Insn]:
-    lo, hi = value & 0xFFFFFFFF, value >> 32
-    s_lo = lo - (1 << 32) if lo >> 31 else lo
-    s_hi = hi - (1 << 32) if hi >> 31 else hi
-    code = isa.BPF_LD | isa.BPF_IMM | isa.BPF_DW
-    return [Insn(code, dst, 0, 0, s_lo, value), Insn(0, 0, 0, 0, s_hi, 0, True)]
 
 
 # -- generation ----------------------------------------------------------------------
@@ -260,8 +249,8 @@ def compare(insns: list[Insn], ctx: bytes) -> str:
     if mem != real.ctx:
         diffs = [i for i in range(CTX_SIZE) if mem[i] != real.ctx[i]]
         raise AssertionError(
-            f"memory differs at ctx bytes {diffs[:16]}: simfs {mem[diffs[0]:diffs[0] + 8].hex()} "
-            f"kernel {real.ctx[diffs[0]:diffs[0] + 8].hex()}\n{listing}"
+            f"memory differs at ctx bytes {diffs[:16]}: simfs {mem[diffs[0] : diffs[0] + 8].hex()} "
+            f"kernel {real.ctx[diffs[0] : diffs[0] + 8].hex()}\n{listing}"
         )
     return "compared"
 

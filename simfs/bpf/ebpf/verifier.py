@@ -478,7 +478,12 @@ class _Verifier:
         self.max_buf: dict[int, int] = {}
         self.next_id = 0
         self.prune_points: set[int] = set()
-        self.explored: dict[int, list[_Visit]] = {}
+        self.complete: dict[int, list[_Visit]] = {}
+        self.by_state: dict[tuple[int, State], list[_Visit]] = {}
+        self.explored_pcs: set[int] = set()
+        self.jumps = 0
+        self.last_add_jumps = 0
+        self.last_add_insns = 0
         self.helper_names = {k: v.name for k, v in helpers.items()}
 
     # -- log -------------------------------------------------------------------------
@@ -545,6 +550,8 @@ class _Verifier:
             if ins.is_exit:
                 return ()
             if cls == isa.BPF_JMP and op == isa.BPF_CALL:
+                if ins.src == isa.BPF_PSEUDO_CALL:  # the callee is reachable too
+                    return (target(pc + 1), target(pc + 1 + ins.imm))
                 return (target(pc + 1),)
             if op == isa.BPF_JA:
                 off = ins.imm if cls == isa.BPF_JMP32 else ins.off
@@ -576,6 +583,7 @@ class _Verifier:
             visit.live -= 1
             if visit.live:
                 return
+            self.complete.setdefault(visit.pc, []).append(visit)
             visit = visit.parent
 
     def walk(self, path: _Path, pending: list[_Path]) -> None:
@@ -612,22 +620,30 @@ class _Verifier:
     ) -> tuple[bool, _Visit | None]:
         """is_state_visited: prune against a finished equivalent, catch a loop that
         repeats its state, else record this state here."""
-        seen = self.explored.setdefault(pc, [])
-        ancestors = set()
-        v = visit
-        while v is not None:
-            ancestors.add(id(v))
-            v = v.parent
-        for old in seen:
-            if old.live == 0 and _subsumes(old.state, st):
+        for old in self.complete.get(pc, ()):
+            if _subsumes(old.state, st):
                 return True, visit
-            if id(old) in ancestors and old.state == st:
-                raise _Reject(errno.EINVAL, f"infinite loop detected at insn {pc}")
+        same = self.by_state.get((pc, st))
+        if same:
+            live = [v for v in same if v.live]
+            if live:
+                v = visit
+                while v is not None:
+                    if v in live:
+                        raise _Reject(errno.EINVAL, f"infinite loop detected at insn {pc}")
+                    v = v.parent
+        # is_state_visited adds a state only after 2 jumps and 8 insns since the last one
+        if (
+            self.jumps - self.last_add_jumps < 2 or self.processed - self.last_add_insns < 8
+        ) and pc in self.explored_pcs:
+            return False, visit
+        self.last_add_jumps, self.last_add_insns = self.jumps, self.processed
+        self.explored_pcs.add(pc)
         new = _Visit(pc, st, visit)
-        # the path moves from `visit` to `new`: visit keeps one live child instead
-        seen.append(new)
+        # the path moves from `visit` to `new`: `visit` keeps one live child instead
+        self.by_state.setdefault((pc, st), []).append(new)
         self.total_states += 1
-        self.peak_states = max(self.peak_states, sum(len(x) for x in self.explored.values()))
+        self.peak_states = max(self.peak_states, self.total_states)
         return False, new
 
     # -- one instruction -----------------------------------------------------------
@@ -705,7 +721,7 @@ class _Verifier:
                 return st.with_reg(d, _const(-a.umin & mask))
             return st.with_reg(d, Reg(SCALAR, 0, mask))
         if op not in _OPNAME:
-            raise _Reject(errno.EINVAL, f"invalid BPF_ALU opcode {op:#x}")
+            raise _Reject(errno.EINVAL, f"invalid BPF_ALU opcode {op:x}")
         # reserved fields: K form has src 0; X form has imm 0; off only for sdiv/smod/movsx
         allowed_off = {0}
         if op in (isa.BPF_DIV, isa.BPF_MOD):
@@ -1121,6 +1137,7 @@ class _Verifier:
             b = _const(ins.imm if is64 else ins.imm & U32)
         op = ins.op
         target = pc + 1 + ins.off
+        self.jumps += 1
         taken = _branch_taken(op, a, b, is64)
         if taken is True:
             return target, st

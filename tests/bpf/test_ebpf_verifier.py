@@ -1,0 +1,540 @@
+"""Verifier-lite (simfs.bpf.ebpf.verifier): what a FUSE program must pass at load.
+
+Each bad-input case of issue 18 as a program: C compiled with clang (``-O2 -target bpf``,
+as filter authors build them) where C can say it, a hand-assembled program where the
+compiler would not produce it (an uninitialised register, a pointer returned).  Every
+refusal is checked for the kernel's errno *and* its log line, and a good twin of each
+bad program is accepted, so no test passes by refusing everything.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from simfs.bpf.ebpf import isa
+from simfs.bpf.ebpf.elf import read_object
+from simfs.bpf.ebpf.isa import Insn
+from simfs.bpf.ebpf.maps import BPF_MAP_TYPE_HASH, BpfMap
+from simfs.bpf.ebpf.verifier import VerifierError, VerifierResult, describe, verify
+from tests.bpf.ebpf_asm import call, exit_, ins, lddw, ldx, mov64, mov64_imm, st, stx
+
+FILTERS = Path(__file__).resolve().parents[2] / "simfs" / "bpf" / "filters"
+CLANG = shutil.which("clang")
+needs_clang = pytest.mark.skipif(
+    CLANG is None, reason="clang is not installed (apt-get install clang)"
+)
+
+W, H, B, DW = isa.BPF_W, isa.BPF_H, isa.BPF_B, isa.BPF_DW
+# struct fuse_bpf_args offsets (android_fuse.h)
+NODEID, OPCODE, FLAGS = 0, 8, 24
+IN0_VALUE, IN0_END = 40, 48
+OUT0_VALUE = 160
+
+
+def compile_c(tmp_path: Path, body: str, name: str = "prog") -> Path:
+    """Compile one C file against simfs's fuse_bpf.h; return the object's path."""
+    src = tmp_path / f"{name}.c"
+    src.write_text('#include "fuse_bpf.h"\n' + body)
+    obj = tmp_path / f"{name}.o"
+    assert CLANG is not None
+    subprocess.run(
+        [CLANG, "-O2", "-target", "bpf", "-I", str(FILTERS), "-c", str(src), "-o", str(obj)],
+        check=True,
+        capture_output=True,
+    )
+    return obj
+
+
+def verify_c(tmp_path: Path, body: str, section: str = "prog", **kw: object) -> VerifierResult:
+    obj = read_object(compile_c(tmp_path, body))
+    maps = [m.create() for m in obj.maps]
+    return verify(obj.programs[section].insns, maps=maps, **kw)  # type: ignore[arg-type]
+
+
+def rejected(result: VerifierResult, err: int, message: str) -> None:
+    assert not result.accepted, result.log
+    assert result.errno == err, (errno.errorcode[result.errno], result.log)
+    assert message in result.error, result.log
+    # the log ends with the reason (then the statistics line), as the kernel's does
+    assert result.error in result.log.rstrip().splitlines()[-2:]
+    with pytest.raises(VerifierError) as info:
+        result.raise_for_error()
+    assert info.value.errno == err and info.value.log == result.log
+
+
+def accepted(result: VerifierResult) -> None:
+    assert result.accepted, result.log
+    assert result.errno == 0 and result.error == ""
+
+
+# -- our own filters ---------------------------------------------------------------
+
+
+@needs_clang
+def test_every_selftest_program_we_ship_is_accepted(tmp_path: Path) -> None:
+    obj_path = tmp_path / "selftests.o"
+    subprocess.run(
+        [
+            CLANG or "clang",
+            "-O2",
+            "-target",
+            "bpf",
+            "-I",
+            str(FILTERS),
+            "-c",
+            str(FILTERS / "selftests.c"),
+            "-o",
+            str(obj_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    obj = read_object(obj_path)
+    maps = [m.create() for m in obj.maps]
+    assert len(obj.programs) >= 10
+    for name, prog in obj.programs.items():
+        result = verify(prog.insns, maps=maps)
+        assert result.accepted, f"{name}:\n{result.log}"
+        assert result.processed >= len([i for i in prog.insns if not i.is_lddw_tail]) // 4
+
+
+# -- loops -------------------------------------------------------------------------
+
+BOUNDED_LOOP = """
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	__u32 acc = 0;
+	#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < 6; i++)
+		acc += fa->opcode >> i;
+	return acc & 1;
+}
+"""
+
+UNBOUNDED_LOOP = """
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	__u64 acc = 0;
+	#pragma clang loop unroll(disable)
+	for (__u64 i = 0; i < fa->nodeid; i++)
+		acc += i ^ fa->opcode;
+	return acc & 1;
+}
+"""
+
+
+@needs_clang
+def test_a_bounded_loop_is_walked_to_its_end(tmp_path: Path) -> None:
+    result = verify_c(tmp_path, BOUNDED_LOOP)
+    accepted(result)
+    # six iterations were walked, each a distinct state of the counter
+    assert result.processed > 6 * 3
+
+
+@needs_clang
+def test_pre_5_3_rule_refuses_any_back_edge(tmp_path: Path) -> None:
+    rejected(
+        verify_c(tmp_path, BOUNDED_LOOP, bounded_loops=False), errno.EINVAL, "back-edge from insn"
+    )
+
+
+@needs_clang
+def test_a_loop_bounded_by_a_context_field_is_too_large(tmp_path: Path) -> None:
+    result = verify_c(tmp_path, UNBOUNDED_LOOP, complexity_limit=20_000)
+    rejected(result, errno.E2BIG, "BPF program is too large. Processed 20001 insn")
+
+
+def test_a_loop_that_repeats_its_state_is_an_infinite_loop() -> None:
+    # 0: r0 = 0; 1: r0 &= 1 ; 2: if r0 < 5 goto 1 ; 3: exit
+    prog = [
+        mov64_imm(0, 0),
+        ins(isa.BPF_ALU64 | isa.BPF_AND | isa.BPF_K, 0, 0, 0, 1),
+        ins(isa.BPF_JMP | isa.BPF_JLT | isa.BPF_K, 0, 0, -2, 5),
+        exit_(),
+    ]
+    rejected(verify(prog), errno.EINVAL, "infinite loop detected at insn 1")
+
+
+# -- uninitialised registers and stack ---------------------------------------------
+
+
+def test_reading_an_uninitialised_register() -> None:
+    rejected(verify([mov64(0, 2), exit_()]), errno.EACCES, "R2 !read_ok")
+    accepted(verify([mov64_imm(2, 7), mov64(0, 2), exit_()]))
+
+
+def test_exit_without_setting_r0() -> None:
+    rejected(verify([mov64_imm(2, 7), exit_()]), errno.EACCES, "R0 !read_ok")
+
+
+def test_helper_call_clobbers_r1_to_r5() -> None:
+    prog = [mov64_imm(3, 1), call(14), mov64(0, 3), exit_()]
+    rejected(verify(prog), errno.EACCES, "R3 !read_ok")
+    accepted(verify([mov64_imm(6, 1), call(14), mov64(0, 6), exit_()]))
+
+
+def test_reading_stack_never_written() -> None:
+    prog = [ldx(DW, 0, 10, -8), exit_()]
+    rejected(verify(prog), errno.EACCES, "invalid read from stack R10 off 0+-8 size 8")
+    accepted(verify([st(DW, 10, -8, 3), ldx(DW, 0, 10, -8), exit_()]))
+
+
+@needs_clang
+def test_printk_of_an_uninitialised_buffer(tmp_path: Path) -> None:
+    body = """
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	char fmt[16];
+	fmt[0] = 'x';
+	return bpf_trace_printk(fmt, sizeof(fmt));
+}
+"""
+    rejected(verify_c(tmp_path, body), errno.EACCES, "invalid indirect read from stack")
+
+
+def test_spilled_pointer_comes_back_typed() -> None:
+    # *(u64 *)(r10 -8) = r1; r2 = *(u64 *)(r10 -8); r0 = *(u32 *)(r2 +8): ctx read
+    prog = [stx(DW, 10, 1, -8), ldx(DW, 2, 10, -8), ldx(W, 0, 2, OPCODE), exit_()]
+    accepted(verify(prog))
+    # a 4-byte fill of the spilled pointer is refused
+    bad = [stx(DW, 10, 1, -8), ldx(W, 2, 10, -8), mov64_imm(0, 0), exit_()]
+    rejected(verify(bad), errno.EACCES, "invalid size of register fill")
+
+
+def test_stack_bounds_and_alignment() -> None:
+    rejected(
+        verify([st(DW, 10, -520, 0), mov64_imm(0, 0), exit_()]),
+        errno.EACCES,
+        "invalid write to stack R10 off=-520 size=8",
+    )
+    rejected(
+        verify([st(DW, 10, -12, 0), mov64_imm(0, 0), exit_()]),
+        errno.EACCES,
+        "misaligned stack access",
+    )
+    accepted(verify([st(DW, 10, -512, 0), mov64_imm(0, 0), exit_()]))
+
+
+def test_frame_pointer_is_read_only() -> None:
+    rejected(
+        verify([mov64_imm(10, 0), mov64_imm(0, 0), exit_()]),
+        errno.EACCES,
+        "frame pointer is read only",
+    )
+
+
+# -- the context: fuse_prog_is_valid_access -------------------------------------------
+
+
+@needs_clang
+def test_writing_a_read_only_context_field(tmp_path: Path) -> None:
+    body = """
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	fa->error_in = 0;
+	return FUSE_BPF_BACKING;
+}
+"""
+    rejected(verify_c(tmp_path, body), errno.EACCES, "invalid bpf_context access off=12 size=4")
+
+
+@needs_clang
+def test_writing_an_in_argument_buffer(tmp_path: Path) -> None:
+    body = """
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	char *name = (char *)fa->in_args[0].value;
+	name[0] = 'x';
+	return FUSE_BPF_BACKING;
+}
+"""
+    rejected(verify_c(tmp_path, body), errno.EACCES, "cannot write into rdonly_buf")
+
+
+@needs_clang
+def test_writing_an_out_argument_buffer_is_allowed(tmp_path: Path) -> None:
+    body = """
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	struct fuse_entry_out *feo = fa->out_args[0].value;
+	feo->nodeid = 5;
+	return FUSE_BPF_BACKING;
+}
+"""
+    result = verify_c(tmp_path, body)
+    accepted(result)
+    assert result.max_buffer_access == {"out_args[0]": 8}
+
+
+def test_context_fields_at_their_own_size_only() -> None:
+    narrow = [ldx(B, 0, 1, OPCODE), exit_()]
+    rejected(verify(narrow), errno.EACCES, "invalid bpf_context access off=8 size=1")
+    # the earlier ACK rule let any read inside the struct through
+    accepted(verify(narrow, access="legacy"))
+    accepted(verify([ldx(W, 0, 1, OPCODE), exit_()]))
+    accepted(verify([ldx(DW, 0, 1, NODEID), exit_()]))
+    rejected(
+        verify([ldx(DW, 0, 1, 224), exit_()]),
+        errno.EACCES,
+        "invalid bpf_context access off=224 size=8",
+    )
+
+
+def test_modified_context_pointer_cannot_be_dereferenced() -> None:
+    prog = [ins(isa.BPF_ALU64 | isa.BPF_ADD | isa.BPF_K, 1, 0, 0, 8), ldx(W, 0, 1, 0), exit_()]
+    rejected(verify(prog), errno.EACCES, "dereference of modified ctx ptr R1 off=8 disallowed")
+
+
+def test_legacy_rule_allows_replacing_an_out_argument_pointer() -> None:
+    prog = [ldx(DW, 2, 1, OUT0_VALUE), stx(DW, 1, 2, OUT0_VALUE), mov64_imm(0, 0), exit_()]
+    rejected(verify(prog), errno.EACCES, "invalid bpf_context access off=160 size=8")
+    accepted(verify(prog, access="legacy"))
+
+
+# -- argument buffers ----------------------------------------------------------------
+
+PAST_BUFFER = """
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	const char *name = fa->in_args[0].value;
+	return name[300];
+}
+"""
+
+
+@needs_clang
+def test_reading_past_an_argument_buffer(tmp_path: Path) -> None:
+    result = verify_c(tmp_path, PAST_BUFFER)
+    rejected(result, errno.EACCES, "in_args[0] access past the argument buffer: off=300, size=1")
+    # the kernel itself only records the largest offset (max_rdonly_access)
+    kernel_rule = verify_c(tmp_path, PAST_BUFFER, buffer_limit=None)
+    accepted(kernel_rule)
+    assert kernel_rule.max_buffer_access == {"in_args[0]": 301}
+
+
+@needs_clang
+def test_variable_offset_into_a_buffer(tmp_path: Path) -> None:
+    body = """
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	const char *name = fa->in_args[0].value;
+	return name[fa->opcode & 7];
+}
+"""
+    rejected(verify_c(tmp_path, body), errno.EACCES, "invalid variable buffer offset")
+
+
+def test_negative_buffer_offset() -> None:
+    prog = [ldx(DW, 2, 1, IN0_VALUE), ldx(B, 0, 2, -1), exit_()]
+    rejected(verify(prog), errno.EACCES, "R2 invalid rdonly buffer access: off=-1, size=1")
+
+
+def test_end_offset_is_a_number_not_a_pointer() -> None:
+    prog = [ldx(DW, 2, 1, IN0_END), ldx(B, 0, 2, 0), exit_()]
+    rejected(verify(prog), errno.EACCES, "R2 invalid mem access 'scalar'")
+
+
+# -- helpers and maps -----------------------------------------------------------------
+
+
+def test_unknown_helper() -> None:
+    prog = [call(16), exit_()]  # bpf_get_current_comm: not offered to FUSE programs
+    rejected(
+        verify(prog), errno.EINVAL, "program of this type cannot use helper bpf_get_current_comm#16"
+    )
+    rejected(verify([call(100000), exit_()]), errno.EINVAL, "invalid func unknown#100000")
+
+
+def test_helpers_can_be_narrowed_to_acks_list() -> None:
+    from simfs.bpf.ebpf.verifier import FUSE_HELPER_PROTOS
+
+    acks = {k: v for k, v in FUSE_HELPER_PROTOS.items() if k != 3}
+    prog = [
+        *lddw(1, 0, isa.BPF_PSEUDO_MAP_FD),
+        st(W, 10, -4, 0),
+        mov64(2, 10),
+        ins(isa.BPF_ALU64 | isa.BPF_ADD | isa.BPF_K, 2, 0, 0, -4),
+        call(3),
+        exit_(),
+    ]
+    maps = [BpfMap("m", BPF_MAP_TYPE_HASH, 4, 8, 4)]
+    accepted(verify(prog, maps=maps))
+    rejected(verify(prog, maps=maps, helpers=acks), errno.EINVAL, "bpf_map_delete_elem#3")
+
+
+MAP_PROG = """
+struct fuse_bpf_map SEC("maps") counts = { BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(__u64), 16 };
+
+SEC("prog") int filter(struct fuse_bpf_args *fa)
+{
+	__u32 key = fa->opcode;
+	__u64 *v = bpf_map_lookup_elem(&counts, &key);
+	%s
+	return FUSE_BPF_BACKING;
+}
+"""
+
+
+@needs_clang
+def test_map_value_must_be_null_checked(tmp_path: Path) -> None:
+    bad = verify_c(tmp_path, MAP_PROG % "*v += 1;")
+    rejected(bad, errno.EACCES, "invalid mem access 'map_value_or_null'")
+    accepted(verify_c(tmp_path, MAP_PROG % "if (v) *v += 1;"))
+
+
+@needs_clang
+def test_map_value_bounds(tmp_path: Path) -> None:
+    rejected(
+        verify_c(tmp_path, MAP_PROG % "if (v) v[1] = 1;"),
+        errno.EACCES,
+        "invalid access to map value, value_size=8 off=8 size=8",
+    )
+
+
+def test_map_key_must_be_initialised_stack() -> None:
+    prog = [
+        *lddw(1, 0, isa.BPF_PSEUDO_MAP_FD),
+        mov64(2, 10),
+        ins(isa.BPF_ALU64 | isa.BPF_ADD | isa.BPF_K, 2, 0, 0, -4),
+        call(1),
+        mov64_imm(0, 0),
+        exit_(),
+    ]
+    maps = [BpfMap("m", BPF_MAP_TYPE_HASH, 4, 8, 4)]
+    rejected(verify(prog, maps=maps), errno.EACCES, "invalid indirect read from stack R2")
+    rejected(verify(prog), errno.EBADF, "fd 0 is not pointing to valid bpf_map")
+
+
+def test_helper_argument_types() -> None:
+    # bpf_map_lookup_elem(ctx, ...): R1 must be a map
+    prog = [mov64(2, 10), call(1), mov64_imm(0, 0), exit_()]
+    rejected(verify(prog), errno.EACCES, "R1 type=ctx expected=map_ptr")
+
+
+# -- exit, arithmetic, limits, malformed programs ---------------------------------------
+
+
+def test_returning_a_pointer() -> None:
+    rejected(verify([mov64(0, 10), exit_()]), errno.EACCES, "R0 leaks addr as return value")
+
+
+def test_division_by_constant_zero_and_by_a_register() -> None:
+    div_k = [mov64_imm(0, 5), ins(isa.BPF_ALU64 | isa.BPF_DIV | isa.BPF_K, 0, 0, 0, 0), exit_()]
+    rejected(verify(div_k), errno.EINVAL, "div by zero")
+    # by a register: accepted (a zero divisor gives 0 at run time, do_misc_fixups)
+    div_x = [
+        ldx(W, 2, 1, OPCODE),
+        mov64_imm(0, 5),
+        ins(isa.BPF_ALU64 | isa.BPF_DIV | isa.BPF_X, 0, 2),
+        exit_(),
+    ]
+    accepted(verify(div_x))
+
+
+def test_pointer_arithmetic_rules() -> None:
+    mul = [
+        mov64(2, 10),
+        ins(isa.BPF_ALU64 | isa.BPF_MUL | isa.BPF_K, 2, 0, 0, 2),
+        mov64_imm(0, 0),
+        exit_(),
+    ]
+    rejected(verify(mul), errno.EACCES, "pointer arithmetic with *= operator prohibited")
+    alu32 = [
+        mov64(2, 10),
+        ins(isa.BPF_ALU | isa.BPF_ADD | isa.BPF_K, 2, 0, 0, 2),
+        mov64_imm(0, 0),
+        exit_(),
+    ]
+    rejected(verify(alu32), errno.EACCES, "32-bit pointer arithmetic prohibited")
+
+
+def test_invalid_shift() -> None:
+    prog = [mov64_imm(0, 1), ins(isa.BPF_ALU | isa.BPF_LSH | isa.BPF_K, 0, 0, 0, 32), exit_()]
+    rejected(verify(prog), errno.EINVAL, "invalid shift 32")
+
+
+def test_instruction_count_and_complexity_limits() -> None:
+    long_prog = [mov64_imm(0, 0)] * 5000 + [exit_()]
+    rejected(verify(long_prog, max_insns=4096), errno.E2BIG, "program has 5001 instructions")
+    accepted(verify(long_prog))
+    rejected(
+        verify(long_prog, complexity_limit=1000),
+        errno.E2BIG,
+        "BPF program is too large. Processed 1001 insn",
+    )
+
+
+def test_branch_explosion_is_pruned() -> None:
+    # 30 independent if/else diamonds: 2**30 paths without pruning
+    prog: list[Insn] = [ldx(W, 2, 1, OPCODE), mov64_imm(0, 0)]
+    for k in range(30):
+        prog += [
+            ins(isa.BPF_JMP | isa.BPF_JSET | isa.BPF_K, 2, 0, 1, 1 << (k % 16)),
+            mov64_imm(3, k),
+        ]
+    prog.append(exit_())
+    result = verify(prog)
+    accepted(result)
+    assert result.processed < 10_000
+
+
+@pytest.mark.parametrize(
+    ("prog", "message"),
+    [
+        ([mov64_imm(0, 0)], "last insn is not an exit or jmp"),
+        ([ins(isa.BPF_JMP | isa.BPF_JA, off=5), exit_()], "jump out of range from insn 0 to 6"),
+        ([mov64_imm(0, 0), exit_(), mov64_imm(0, 1), exit_()], "unreachable insn 2"),
+        ([ins(0xE5), exit_()], "unknown opcode e5"),
+        ([ins(0xFF), exit_()], "invalid BPF_ALU opcode f0"),
+        (
+            [ins(isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_K, 0, 3, 0, 1), exit_()],
+            "BPF_ALU64 uses reserved fields",
+        ),
+        (
+            [ins(isa.BPF_LD | isa.BPF_ABS | W, 0, 0, 0, 0), exit_()],
+            "BPF_LD_[ABS|IND] instructions not allowed for this program type",
+        ),
+        (
+            [
+                ins(isa.BPF_JMP | isa.BPF_CALL, 0, isa.BPF_PSEUDO_CALL, 0, 1),
+                exit_(),
+                mov64_imm(0, 0),
+                exit_(),
+            ],
+            "bpf-to-bpf calls are not modelled",
+        ),
+    ],
+)
+def test_malformed_programs_are_einval(prog: list[Insn], message: str) -> None:
+    rejected(verify(prog), errno.EINVAL, message)
+
+
+def test_raw_text_that_is_not_instructions() -> None:
+    result = verify(b"\x95\x00\x00\x00\x00\x00\x00")
+    assert not result.accepted and result.errno == errno.EINVAL
+    assert "not a multiple of 8" in result.error
+    empty = verify(b"")
+    assert empty.errno == errno.E2BIG
+
+
+def test_log_reads_like_the_kernels() -> None:
+    prog = [
+        ldx(W, 2, 1, OPCODE),
+        ins(isa.BPF_JMP | isa.BPF_JEQ | isa.BPF_K, 2, 0, 1, 1),
+        mov64(0, 3),
+        mov64_imm(0, 0),
+        exit_(),
+    ]
+    result = verify(prog)
+    lines = result.log.splitlines()
+    assert lines[0] == "0: R1=ctx() R10=fp0"
+    assert "0: (61) r2 = *(u32 *)(r1 +8)" in lines
+    assert "1: (15) if r2 == 0x1 goto pc+1" in lines
+    assert "R3 !read_ok" in lines
+    assert lines[-1].startswith("processed ")
+    assert describe(result) == "rejected, EACCES: R3 !read_ok"
