@@ -102,7 +102,7 @@ def run_compiled(k: Any, prog: CompiledProgram, maps: dict[str, Any], state: Any
     except interp.EbpfFault as f:
         where = ""
         if 0 <= f.pc < len(prog.insns):
-            where = f" at {isa.format_insn(f.pc, prog.insns[f.pc])}"
+            where = f" at insn {isa.format_insn(f.pc, prog.insns[f.pc])}"
         raise BpfFault(f.errno, f"{f.reason}{where}") from None
     reason = context.write_back()
     if reason is not None:
@@ -235,17 +235,26 @@ def _strings_in(raw: bytes) -> Iterator[str]:
 
 def vocabulary_of(insns: tuple[isa.Insn, ...]) -> frozenset[str | int]:
     """Integers: every immediate.  Strings: (1) bytes a program stores on its stack from
-    constants (``char fmt[] = "..."`` for ``bpf_printk``) assembled by offset; (2) runs of
-    byte compares against constants at consecutive offsets of one pointer (an inlined
-    ``strcmp(name, "hide")``).  A heuristic over clang's output, good enough to seed
-    name strategies; it never invents a value the program does not hold."""
+    constants before a helper call (``char fmt[] = "..."`` for ``bpf_printk``), assembled
+    by offset; (2) byte compares against constants at consecutive offsets of one pointer,
+    followed along the "equal" edges (an inlined ``strcmp(name, "hide")``).  A heuristic
+    over clang's output, good enough to seed name strategies; it never invents a value
+    the program does not hold, but it misses words whose first byte clang tests through a
+    switch on a subtracted value (``if r2 == 0x6`` for ``name[0] - 'l'``)."""
     ints: set[int] = set()
     strs: set[str] = set()
     regconst: dict[int, int] = {}
     stack: dict[int, int] = {}
-    compares: list[tuple[int, int, int]] = []  # (base reg, offset, byte)
+    compares: dict[int, tuple[int, int, int, int, int]] = {}  # pc -> base, off, byte, eq, ne
     loaded: dict[int, tuple[int, int]] = {}  # reg -> (base reg, offset) of a byte load
-    for ins in insns:
+
+    def flush_stack() -> None:
+        if stack:
+            lo, hi = min(stack), max(stack)
+            strs.update(_strings_in(bytes(stack.get(o, 0) for o in range(lo, hi + 1))))
+            stack.clear()
+
+    for pc, ins in enumerate(insns):
         if ins.is_lddw_tail:
             continue
         cls = ins.cls
@@ -254,14 +263,14 @@ def vocabulary_of(insns: tuple[isa.Insn, ...]) -> frozenset[str | int]:
                 ints.add(ins.imm64)
                 regconst[ins.dst] = ins.imm64
             continue
-        if ins.is_call:
+        if ins.is_call or ins.is_exit:
+            flush_stack()
             regconst.clear()
             loaded.clear()
             continue
         if (
             cls in (isa.BPF_ALU, isa.BPF_ALU64, isa.BPF_JMP, isa.BPF_JMP32, isa.BPF_ST)
             and ins.source == isa.BPF_K
-            and not (cls == isa.BPF_JMP and ins.op == isa.BPF_EXIT)
         ):
             ints.add(ins.imm)
         if cls in (isa.BPF_ALU, isa.BPF_ALU64):
@@ -280,33 +289,64 @@ def vocabulary_of(insns: tuple[isa.Insn, ...]) -> frozenset[str | int]:
                 value = ins.imm if cls == isa.BPF_ST else regconst.get(ins.src)
                 size = isa.SIZE_BYTES[ins.size]
                 if value is not None:
-                    for i, b in enumerate(
-                        (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
-                    ):
+                    raw = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+                    for i, b in enumerate(raw):
                         stack[ins.off + i] = b
         elif cls in (isa.BPF_JMP, isa.BPF_JMP32) and ins.source == isa.BPF_K:
             hit = loaded.get(ins.dst)
             if hit is not None and ins.op in (isa.BPF_JNE, isa.BPF_JEQ) and 0 <= ins.imm < 0x100:
-                compares.append((hit[0], hit[1], ins.imm))
-    if stack:
-        lo, hi = min(stack), max(stack)
-        strs.update(_strings_in(bytes(stack.get(o, 0) for o in range(lo, hi + 1))))
-    run = bytearray()
-    prev: tuple[int, int] | None = None
-    for base, off, b in compares:
-        if prev is None or base != prev[0] or off != prev[1] + 1:
-            if run:
-                strs.add(run.decode("latin-1"))
-            run = bytearray()
-        if b == 0:
-            if run:
-                strs.add(run.decode("latin-1"))
-            run = bytearray()
-            prev = None
-            continue
-        if _printable(b):
-            run.append(b)
-        prev = (base, off)
-    if run:
-        strs.add(run.decode("latin-1"))
+                taken = pc + 1 + ins.off
+                eq, ne = (taken, pc + 1) if ins.op == isa.BPF_JEQ else (pc + 1, taken)
+                compares[pc] = (hit[0], hit[1], ins.imm, eq, ne)
+    flush_stack()
+    strs.update(_compared_strings(insns, compares))
     return frozenset(strs | ints)
+
+
+def _compared_strings(
+    insns: tuple[isa.Insn, ...], compares: dict[int, tuple[int, int, int, int, int]]
+) -> set[str]:
+    """Walk the byte compares of each pointer: the "equal" edge leads to the compare of
+    the next byte, the "not equal" edge to an alternative byte at the same offset; a
+    compare against 0 on the equal edge ends a word."""
+    out: set[str] = set()
+    seen: set[tuple[int, bytes]] = set()
+
+    def next_compare(pc: int, base: int, off: int) -> int | None:
+        for _ in range(12):
+            if not 0 <= pc < len(insns):
+                return None
+            hit = compares.get(pc)
+            if hit is not None and hit[0] == base and hit[1] == off:
+                return pc
+            ins = insns[pc]
+            if ins.code == isa.BPF_JMP | isa.BPF_JA:
+                pc = pc + 1 + ins.off
+            elif ins.cls in (isa.BPF_JMP, isa.BPF_JMP32) or ins.is_call:
+                return None
+            else:
+                pc += 1
+        return None
+
+    def walk(pc: int, prefix: bytes) -> None:
+        if (pc, prefix) in seen or len(prefix) > 255 or len(seen) > 20000:
+            return
+        seen.add((pc, prefix))
+        base, off, byte, eq, ne = compares[pc]
+        if byte == 0:
+            if prefix and all(_printable(b) for b in prefix):
+                out.add(prefix.decode("ascii"))
+        else:
+            nxt = next_compare(eq, base, off + 1)
+            if nxt is not None:
+                walk(nxt, prefix + bytes([byte]))
+            elif all(_printable(b) for b in prefix + bytes([byte])):
+                out.add((prefix + bytes([byte])).decode("ascii"))
+        alt = next_compare(ne, base, off)
+        if alt is not None:
+            walk(alt, prefix)
+
+    for pc, (_, off, _, _, _) in compares.items():
+        if off == 0:
+            walk(pc, b"")
+    return out
