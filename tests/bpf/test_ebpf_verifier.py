@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import errno
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
 
-from simfs.bpf.ebpf import isa
+from simfs.bpf.ebpf import interp, isa
 from simfs.bpf.ebpf.elf import read_object
 from simfs.bpf.ebpf.isa import Insn
 from simfs.bpf.ebpf.maps import BPF_MAP_TYPE_HASH, BpfMap
@@ -538,3 +541,130 @@ def test_log_reads_like_the_kernels() -> None:
     assert "R3 !read_ok" in lines
     assert lines[-1].startswith("processed ")
     assert describe(result) == "rejected, EACCES: R3 !read_ok"
+
+
+# -- soundness: what the verifier accepts never faults ---------------------------------
+
+CTX_FIELDS = [0, 8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 152, 160, 168, 176, 184, 200, 224]
+VALUE_FIELDS = [32 + 24 * i + 8 for i in range(5)] + [152 + 24 * i + 8 for i in range(3)]
+
+
+def _soundness_memory() -> tuple[interp.Memory, int]:
+    """A context laid out as struct fuse_bpf_args with every argument a 256-byte buffer
+    (the verifier's buffer_limit): in-arguments read-only, out-arguments writable."""
+    mem = interp.Memory()
+    ctx = bytearray(224)
+    struct.pack_into("<QIIIII", ctx, 0, 7, 0x10001, 0, 5, 3, 0)
+    for i in range(8):
+        buf = bytearray(range(256))
+        addr = mem.add(f"arg{i}", buf, writable=i >= 5)
+        base = 32 + 24 * i if i < 5 else 152 + 24 * (i - 5)
+        struct.pack_into("<I4xQQ", ctx, base, 256, addr, addr + 256)
+    return mem, mem.add("ctx", ctx, writable=False)
+
+
+_REGS = hs.integers(0, 9)
+_SIZES = hs.sampled_from([B, H, W, DW])
+
+
+@hs.composite
+def _soundness_unit(draw: hs.DrawFn) -> list[Insn]:
+    kind = draw(hs.integers(0, 9))
+    d, s = draw(_REGS), draw(_REGS)
+    if kind == 0:
+        return [mov64_imm(d, draw(hs.integers(-4, 300)))]
+    if kind == 1:
+        cls = draw(hs.sampled_from([isa.BPF_ALU, isa.BPF_ALU64]))
+        op = draw(
+            hs.sampled_from([0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xA0, 0xB0])
+        )
+        if draw(hs.booleans()):
+            return [ins(cls | op | isa.BPF_X, d, s)]
+        return [ins(cls | op | isa.BPF_K, d, 0, 0, draw(hs.integers(1, 40)))]
+    if kind == 2:  # a context field
+        return [ldx(draw(_SIZES), d, 6, draw(hs.sampled_from(CTX_FIELDS)))]
+    if kind == 3:  # an argument buffer pointer into R7 or R8
+        return [ldx(DW, draw(hs.sampled_from([7, 8])), 6, draw(hs.sampled_from(VALUE_FIELDS)))]
+    if kind == 4:  # read or write through a (maybe) buffer pointer
+        base, off = draw(hs.sampled_from([7, 8])), draw(hs.integers(-2, 300))
+        if draw(hs.booleans()):
+            return [ldx(draw(_SIZES), d, base, off)]
+        return [stx(draw(_SIZES), base, s, off)]
+    if kind == 5:  # the stack
+        size = draw(_SIZES)
+        off = -draw(hs.integers(1, 66)) * 8
+        choice = draw(hs.integers(0, 2))
+        if choice == 0:
+            return [ldx(size, d, 10, off)]
+        if choice == 1:
+            return [stx(size, 10, s, off)]
+        return [st(size, 10, off, draw(hs.integers(-3, 3)))]
+    if kind == 6:
+        return [call(draw(hs.sampled_from([14, 15])))]
+    if kind == 7:  # pointer arithmetic on a buffer pointer
+        return [
+            ins(
+                isa.BPF_ALU64 | isa.BPF_ADD | isa.BPF_K,
+                draw(hs.sampled_from([7, 8])),
+                0,
+                0,
+                draw(hs.integers(-16, 64)),
+            )
+        ]
+    # a conditional jump, forward or back (a loop)
+    op = draw(hs.sampled_from([0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0xA0, 0xB0, 0xC0, 0xD0]))
+    cls = draw(hs.sampled_from([isa.BPF_JMP, isa.BPF_JMP32]))
+    off = draw(hs.integers(-4, 4))
+    if draw(hs.booleans()):
+        return [ins(cls | op | isa.BPF_X, d, s, off)]
+    return [ins(cls | op | isa.BPF_K, d, 0, off, draw(hs.integers(0, 20)))]
+
+
+def _soundness_assemble(units: list[list[Insn]]) -> list[Insn]:
+    """R6 = ctx, R7/R8 = in_args[0]/out_args[0] buffers, other registers small numbers;
+    the body; exit.  Jumps are clamped to land inside the program."""
+    prologue = [mov64(6, 1), ldx(DW, 7, 6, VALUE_FIELDS[0]), ldx(DW, 8, 6, VALUE_FIELDS[5])]
+    prologue += [mov64_imm(r, r * 3) for r in (0, 1, 2, 3, 4, 5, 9)]
+    prog = prologue + [i for u in units for i in u] + [exit_()]
+    n = len(prog)
+    for pc, i in enumerate(prog):
+        if i.cls in (isa.BPF_JMP, isa.BPF_JMP32) and not (i.is_exit or i.is_call):
+            target = min(max(pc + 1 + i.off, len(prologue)), n - 1)
+            prog[pc] = ins(i.code, i.dst, i.src, target - pc - 1, i.imm)
+    return prog
+
+
+_soundness_programs = hs.lists(_soundness_unit(), min_size=1, max_size=14).map(_soundness_assemble)
+
+
+def test_accepted_programs_never_fault_at_run_time() -> None:
+    """The verifier's contract: a program it accepts runs without a memory fault, an
+    uninitialised read or an endless loop, whatever the context holds."""
+    verdicts: list[bool] = []
+    helpers = {14: lambda vm, *a: 0x0000_1234_0000_1234, 15: lambda vm, *a: 1000 | 1000 << 32}
+
+    @settings(
+        max_examples=600,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(_soundness_programs)
+    def campaign(prog: list[Insn]) -> None:
+        result = verify(prog, complexity_limit=20_000)
+        verdicts.append(result.accepted)
+        if not result.accepted:
+            return
+        mem, ctx = _soundness_memory()
+        try:
+            interp.run_insns(prog, mem, r1=ctx, helpers=helpers, budget=200_000)
+        except interp.EbpfFault as fault:
+            raise AssertionError(
+                f"verifier accepted a program that faults: {fault}\n{isa.format_program(prog)}"
+            ) from None
+
+    campaign()
+    # the generator must reach both verdicts often enough for the property to mean something
+    assert verdicts.count(True) >= 100, verdicts.count(True)
+    assert verdicts.count(False) >= 100, verdicts.count(False)
