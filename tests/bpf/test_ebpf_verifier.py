@@ -454,6 +454,21 @@ def test_pointer_arithmetic_rules() -> None:
         exit_(),
     ]
     rejected(verify(alu32), errno.EACCES, "32-bit pointer arithmetic prohibited")
+    scalar_minus_ptr = [
+        mov64_imm(2, 5),
+        ins(isa.BPF_ALU64 | isa.BPF_SUB | isa.BPF_X, 2, 10),
+        mov64_imm(0, 0),
+        exit_(),
+    ]
+    rejected(verify(scalar_minus_ptr), errno.EACCES, "R2 tried to subtract pointer from scalar")
+    # pointer - pointer of one kind is a number (privileged)
+    ptr_minus_ptr = [
+        mov64(2, 10),
+        ins(isa.BPF_ALU64 | isa.BPF_SUB | isa.BPF_X, 2, 10),
+        mov64(0, 2),
+        exit_(),
+    ]
+    accepted(verify(ptr_minus_ptr))
 
 
 def test_invalid_shift() -> None:

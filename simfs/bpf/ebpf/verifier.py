@@ -782,7 +782,9 @@ class _Verifier:
                 return _UNKNOWN
             raise _Reject(errno.EACCES, f"R{d} pointer {_OPNAME[op]} pointer prohibited")
         ptr, other = (a, b) if a.is_pointer else (b, a)
-        if op not in (isa.BPF_ADD, isa.BPF_SUB) or (op == isa.BPF_SUB and b.is_pointer):
+        if op == isa.BPF_SUB and b.is_pointer:
+            raise _Reject(errno.EACCES, f"R{d} tried to subtract pointer from scalar")
+        if op not in (isa.BPF_ADD, isa.BPF_SUB):
             kind = (
                 "bitwise operator"
                 if op in (isa.BPF_AND, isa.BPF_OR, isa.BPF_XOR)
@@ -797,7 +799,12 @@ class _Verifier:
             k = _signed(other.umin)
             return replace(ptr, off=ptr.off + (k if op == isa.BPF_ADD else -k))
         if op == isa.BPF_SUB:
-            raise _Reject(errno.EACCES, f"R{d} tried to subtract pointer from scalar")
+            # the kernel tracks a signed variable offset; ours is an unsigned range
+            raise _Reject(
+                errno.EACCES,
+                f"R{d} subtracting a variable from a pointer is not modelled by simfs's "
+                "verifier; add a negative constant or index upwards",
+            )
         if other.umax >= BPF_MAX_VAR_SIZ:
             raise _Reject(
                 errno.EACCES,
