@@ -309,3 +309,38 @@ def test_readme_hide_dotfiles_hides_from_lookup() -> None:
     with pytest.raises(FileNotFoundError):
         p.stat("/m/.secret")
     assert p.stat("/m/plain").st_size == 1
+
+
+def _readme_block(lang: str) -> str:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Compiled filters: from C source to property test", 1)[1]
+    block = re.search(rf"```{lang}\n(.*?)```", section, re.S)
+    assert block is not None
+    return block.group(1)
+
+
+def test_readme_compiled_filters_python_example_runs() -> None:
+    namespace: dict[str, object] = {}
+    exec(compile(_readme_block("python"), "README.md", "exec"), namespace)
+    assert namespace["prog"].name == "read_only"  # type: ignore[attr-defined]
+    namespace["TestReadOnly"]("runTest").runTest()  # type: ignore[operator]
+
+
+@needs_clang
+def test_readme_c_example_compiles_loads_and_denies(tmp_path: Path) -> None:
+    src = tmp_path / "filter.c"
+    src.write_text(_readme_block("c"))
+    out = tmp_path / "filter.o"
+    subprocess.run(
+        [CLANG or "clang", "-O2", "-target", "bpf", f"-I{DIRECTORY}", "-c", str(src), "-o",
+         str(out)],
+        check=True,
+    )  # fmt: skip
+    k = simfs.Kernel()
+    p = _mount(k, load_object(out, "read_only"))
+    with pytest.raises(OSError) as exc:
+        p.mkdir("/m/d")
+    assert exc.value.errno == errno.EROFS and not k.lower.exists("/lower/d")
+    assert p.stat("/m/a").st_size == 1
