@@ -579,7 +579,9 @@ def _c_format(fmt: str, args: tuple[Any, ...]) -> str:
         while j < n and fmt[j].isdigit():
             width += fmt[j]
             j += 1
+        longs = 0
         while j < n and fmt[j] in "lhzLqj":
+            longs += fmt[j] in "lLqjz"
             j += 1
         if j >= n:
             out.append(fmt[i:])
@@ -590,6 +592,11 @@ def _c_format(fmt: str, args: tuple[Any, ...]) -> str:
         pyconv = {"u": "d", "i": "d", "p": "x"}.get(conv, conv)
         if conv in "duixXop":
             value = int(arg) if isinstance(arg, int) else 0
+            if conv in "duixX" and not longs:
+                # bpf_bprintf_prepare: without 'l' the argument is sizeof(int) bytes
+                value &= 0xFFFFFFFF
+                if conv in "di" and value & 0x80000000:
+                    value -= 1 << 32
             if conv in "uxXop" and value < 0:
                 value &= (1 << 64) - 1
             out.append(("%" + spec_flags + width + pyconv) % value)

@@ -344,3 +344,17 @@ def test_readme_c_example_compiles_loads_and_denies(tmp_path: Path) -> None:
         p.mkdir("/m/d")
     assert exc.value.errno == errno.EROFS and not k.lower.exists("/lower/d")
     assert p.stat("/m/a").st_size == 1
+
+
+def test_python_printk_reads_int_conversions_as_the_kernel_does() -> None:
+    @simfs.bpf.program("p")
+    def prog(fa: simfs.bpf.FuseBpfArgs) -> int:
+        simfs.bpf.printk("%d %x %lu", (1 << 32) + 5, (1 << 40) + 1, 1 << 40)
+        simfs.bpf.printk("%d %u %lld", 0xFFFFFFFE, -2, -2)
+        return uapi.FUSE_BPF_BACKING
+
+    k = simfs.Kernel()
+    state = State(uapi.FUSE_GETATTR | uapi.FUSE_PREFILTER, [], [])
+    run_program(k, BpfProg(prog, 1, {}), state, "pre")
+    # bpf_bprintf_prepare: without 'l' an argument is a C int (its low 32 bits)
+    assert k.trace_pipe.read() == ["5 1 1099511627776", "-2 4294967294 -2"]
