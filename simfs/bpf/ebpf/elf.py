@@ -129,6 +129,8 @@ def read_object(source: str | os.PathLike[str] | bytes | bytearray) -> ObjectFil
                 f"{path}: ELF machine is {machine}, not EM_BPF: compile with clang -target bpf"
             )
         return _read(elf, path)
+    except LoadError:
+        raise
     except ELFError as e:
         raise LoadError(f"{path}: malformed ELF: {e}") from None
     except (ValueError, KeyError, IndexError, OSError) as e:
