@@ -18,6 +18,8 @@ one); those are counted, not compared, and the test checks most programs get com
 
 from __future__ import annotations
 
+import os
+import re
 import struct
 from dataclasses import dataclass
 
@@ -258,10 +260,12 @@ def compare(insns: list[Insn], ctx: bytes) -> str:
 def test_interpreter_agrees_with_the_kernel_on_generated_programs() -> None:
     outcomes: list[str] = []
 
-    # a fixed-seed, budgeted campaign; HYPOTHESIS_PROFILE=nightly explores more
+    # a fixed-seed, budgeted campaign; HYPOTHESIS_PROFILE=nightly explores more, at random
+    nightly = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
+
     @settings(
-        max_examples=300,
-        derandomize=True,
+        max_examples=5000 if nightly else 300,
+        derandomize=not nightly,
         database=None,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -273,7 +277,7 @@ def test_interpreter_agrees_with_the_kernel_on_generated_programs() -> None:
 
     campaign()
     compared = outcomes.count("compared")
-    refused = sorted({o for o in outcomes if o != "compared"})
+    refused = sorted({re.sub(r"-?\d+", "N", o) for o in outcomes if o != "compared"})
     print(f"\n{compared} of {len(outcomes)} generated programs compared; kernel refused: {refused}")
     # the generator is built to stay inside what the kernel accepts: most must compare
     assert compared >= 0.8 * len(outcomes), refused
