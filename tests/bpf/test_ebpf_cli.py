@@ -154,3 +154,27 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_a_section_the_loader_refuses_is_a_rejection(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    if CLANG is None:
+        pytest.skip("clang is not installed (apt-get install clang)")
+    src = tmp_path / "glob.c"
+    src.write_text(
+        '#include "fuse_bpf.h"\n'
+        "__u32 counter;\n"
+        'SEC("uses_global") int bump(struct fuse_bpf_args *fa)\n'
+        "{\n\tcounter++;\n\treturn FUSE_BPF_BACKING;\n}\n"
+    )
+    obj = tmp_path / "glob.o"
+    subprocess.run(
+        [CLANG, "-O2", "-target", "bpf", "-I", str(FILTERS), "-c", str(src), "-o", str(obj)],
+        check=True,
+        capture_output=True,
+    )
+    code, out, _ = run_cli(capsys, "bpf", "check", str(obj))
+    assert code == 1
+    assert "uses_global: rejected by the loader, EINVAL" in out
+    assert "counter" in out  # the message names the symbol
