@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 import simfs
@@ -358,3 +360,30 @@ def test_python_printk_reads_int_conversions_as_the_kernel_does() -> None:
     run_program(k, BpfProg(prog, 1, {}), state, "pre")
     # bpf_bprintf_prepare: without 'l' an argument is a C int (its low 32 bits)
     assert k.trace_pipe.read() == ["5 1 1099511627776", "-2 4294967294 -2"]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(SELFTESTS.read_bytes()) - 1), st.integers(0, 255)),
+        min_size=1,
+        max_size=8,
+    ),
+    header_edit=st.tuples(st.integers(0, 63), st.integers(0, 255)),
+    cut=st.none() | st.integers(0, len(SELFTESTS.read_bytes())),
+)
+def test_corrupt_objects_are_refused_never_crash(
+    edits: list[tuple[int, int]], header_edit: tuple[int, int], cut: int | None
+) -> None:
+    raw = bytearray(SELFTESTS.read_bytes())
+    for pos, value in [*edits, header_edit]:
+        raw[pos] = value
+    data = bytes(raw[:cut] if cut is not None else raw)
+    for attempt_load in (
+        lambda: load_object(data, "test_hidden"),
+        lambda: list_sections(data),
+    ):
+        try:
+            attempt_load()
+        except OSError as e:  # LoadError: a refusal with an errno
+            assert e.errno in (errno.EINVAL, errno.ENOENT, errno.EACCES, errno.E2BIG, errno.EBADF)

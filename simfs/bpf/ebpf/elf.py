@@ -20,9 +20,11 @@ from __future__ import annotations
 import errno
 import io
 import os
+import struct
 from dataclasses import dataclass, field
 
 from elftools.common.exceptions import ELFError
+from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import Section, SymbolTableSection
@@ -133,8 +135,16 @@ def read_object(source: str | os.PathLike[str] | bytes | bytearray) -> ObjectFil
         raise
     except ELFError as e:
         raise LoadError(f"{path}: malformed ELF: {e}") from None
-    except (ValueError, KeyError, IndexError, OSError) as e:
-        # pyelftools raises these on truncated headers and tables
+    except (
+        ValueError,
+        KeyError,
+        IndexError,
+        OSError,
+        ArithmeticError,
+        struct.error,
+        ConstructError,
+    ) as e:
+        # pyelftools raises these on truncated or corrupt headers and tables
         raise LoadError(f"{path}: malformed or truncated ELF: {type(e).__name__}: {e}") from None
 
 
@@ -223,7 +233,10 @@ def _relocate(
 ) -> list[Insn]:
     """``relocate_maps``: patch map ``lddw``s; refuse every other relocation."""
     out = list(insns)
-    assert isinstance(symtab, SymbolTableSection)
+    if not isinstance(symtab, SymbolTableSection):
+        raise LoadError(
+            f"{path}: section {section!r} has relocations but the object has no .symtab"
+        )
     for r in rel.iter_relocations():
         offset = int(r["r_offset"])
         sym = symtab.get_symbol(int(r["r_info_sym"]))
