@@ -541,21 +541,35 @@ def test_raw_text_that_is_not_instructions() -> None:
 
 
 def test_log_reads_like_the_kernels() -> None:
+    # the same program, loaded into this machine's kernel as a syscall program, logs
+    # "0: (61) r2 = *(u32 *)(r1 +0)          ; R1=ctx() R2=scalar(...)" and
+    # "1: (15) if r2 == 0x1 goto pc+2 4: R1=ctx() R2=1 R10=fp0": the verified fall-through
+    # path is rewound away, the failing path follows the branch line
     prog = [
         ldx(W, 2, 1, OPCODE),
-        ins(isa.BPF_JMP | isa.BPF_JEQ | isa.BPF_K, 2, 0, 1, 1),
-        mov64(0, 3),
+        ins(isa.BPF_JMP | isa.BPF_JEQ | isa.BPF_K, 2, 0, 2, 1),
         mov64_imm(0, 0),
+        exit_(),
+        mov64(0, 3),
         exit_(),
     ]
     result = verify(prog)
     lines = result.log.splitlines()
     assert lines[0] == "0: R1=ctx() R10=fp0"
-    assert "0: (61) r2 = *(u32 *)(r1 +8)" in lines
-    assert "1: (15) if r2 == 0x1 goto pc+1" in lines
+    assert lines[1].startswith("0: (61) r2 = *(u32 *)(r1 +8)")
+    assert lines[1].endswith("; R1=ctx() R2=scalar(umin=0,umax=4294967295)")
+    assert lines[2] == "1: (15) if r2 == 0x1 goto pc+2 4: R1=ctx() R2=1 R10=fp0"
+    assert lines[3] == "4: (bf) r0 = r3"
     assert "R3 !read_ok" in lines
-    assert lines[-1].startswith("processed ")
+    assert not any(line.startswith("2: ") for line in lines)  # the path that verified
+    assert lines[-1].startswith("processed 5 insns")
     assert describe(result) == "rejected, EACCES: R3 !read_ok"
+    # level 2 keeps every path, with the kernel's "from A to B" lines
+    every = verify(prog, log_level=2).log.splitlines()
+    assert any(line.startswith("2: (b7) r0 = 0") for line in every)
+    assert "from 1 to 4: R1=ctx() R2=1 R10=fp0" in every
+    # level 0: the verdict and the statistics only
+    assert verify(prog, log_level=0).log.splitlines()[-2:-1] == ["R3 !read_ok"]
 
 
 # -- soundness: what the verifier accepts never faults ---------------------------------

@@ -447,6 +447,7 @@ class _Path:
     state: State
     visit: _Visit | None
     came_from: int = -1
+    log_pos: int = 0  # log lines written when the branch was pushed
 
 
 class _Verifier:
@@ -569,12 +570,21 @@ class _Verifier:
 
     # -- the walk: do_check ------------------------------------------------------------
     def run(self) -> None:
-        self.log(f"0: {_fmt_state(_initial_state(), self.maps)}")
+        if self.log_level:
+            self.log(f"0: {_fmt_state(_initial_state(), self.maps)}")
         pending: list[_Path] = [_Path(0, _initial_state(), None)]
         while pending:
             path = pending.pop()
             if path.came_from >= 0 and self.log_level:
-                self.log(f"from {path.came_from} to {path.pc}: {_fmt_state(path.state, self.maps)}")
+                state = _fmt_state(path.state, self.maps)
+                keep = path.log_pos - self.dropped
+                if self.log_level == 1 and keep > 0:
+                    # bpf_vlog_reset: a path that verified leaves no trace at level 1, so
+                    # the log ends as the path that failed; the branch line gets the target
+                    del self.lines[keep:]
+                    self.lines[-1] += f" {path.pc}: {state}"
+                else:
+                    self.log(f"from {path.came_from} to {path.pc}: {state}")
             self.walk(path, pending)
 
     def _finish(self, visit: _Visit | None) -> None:
@@ -605,6 +615,7 @@ class _Verifier:
             ins = self.insns[pc]
             if self.log_level:
                 self.log(isa.format_insn(pc, ins, self.helper_names))
+            at = len(self.lines)
             try:
                 nxt = self.step(pc, ins, st, path, pending)
             except _Reject:
@@ -613,7 +624,36 @@ class _Verifier:
             if nxt is None:
                 self._finish(path.visit)
                 return
+            if self.log_level and len(self.lines) == at:
+                self._annotate(ins, nxt[1])
             pc, st = nxt
+
+    def _annotate(self, ins: Insn, st: State) -> None:
+        """print_insn_state: after an instruction, the registers (and stack slot) it
+        touched, as ``"; R2=scalar() fp-8=..."`` aligned after the instruction."""
+        cls = ins.cls
+        regs: list[int] = []
+        if cls in (isa.BPF_ALU, isa.BPF_ALU64):
+            regs = [ins.dst, ins.src] if ins.source == isa.BPF_X else [ins.dst]
+        elif cls in (isa.BPF_LDX, isa.BPF_STX):
+            regs = [ins.dst, ins.src]
+        elif cls in (isa.BPF_ST, isa.BPF_LD):
+            regs = [ins.dst]
+        elif ins.is_call:
+            regs = [0]
+        parts = [
+            f"R{r}={_fmt_reg(st.regs[r], self.maps)}"
+            for r in sorted(set(regs))
+            if r < isa.MAX_BPF_REG and st.regs[r].type != NOT_INIT
+        ]
+        if cls in (isa.BPF_STX, isa.BPF_ST) and ins.dst == isa.BPF_REG_FP:
+            slot_i = (ins.off + STACK) // 8
+            if 0 <= slot_i < len(st.stack):
+                slot = st.stack[slot_i]
+                text = _fmt_reg(slot, self.maps) if isinstance(slot, Reg) else slot
+                parts.append(f"fp{-(STACK - 8 * slot_i)}={text}")
+        if parts:
+            self.lines[-1] = f"{self.lines[-1]:<40}; " + " ".join(parts)
 
     def _state_visited(
         self, pc: int, st: State, visit: _Visit | None
@@ -1160,7 +1200,11 @@ class _Verifier:
             raise _Reject(errno.E2BIG, f"The sequence of {len(pending)} jumps is too complex.")
         if path.visit is not None:
             path.visit.live += 1
-        pending.append(_Path(target, st_taken, path.visit, came_from=pc))
+        pending.append(
+            _Path(
+                target, st_taken, path.visit, came_from=pc, log_pos=self.dropped + len(self.lines)
+            )
+        )
         return pc + 1, st_fall
 
     def _null_check(
@@ -1454,8 +1498,11 @@ def verify(
 
     ``max_insns`` is the length limit (``BPF_COMPLEXITY_LIMIT_INSNS`` for a privileged
     load, :data:`BPF_MAXINSNS` for an unprivileged one); ``complexity_limit`` bounds the
-    instructions walked.  ``log_level=0`` logs only the verdict.  Never raises for a bad
-    program: the verdict is in the result (:meth:`VerifierResult.raise_for_error`).
+    instructions walked.  ``log_level`` is the kernel's: 0 logs only the verdict and the
+    statistics, 1 (default) the path being walked, rewound when a path verifies so a
+    refusal's log is the path that failed (``bpf_vlog_reset``), 2 every path walked.
+    Never raises for a bad program: the verdict is in the result
+    (:meth:`VerifierResult.raise_for_error`).
     Raises ``ValueError`` for an unknown ``access``.
     """
     if access not in ("fixed", "legacy"):
