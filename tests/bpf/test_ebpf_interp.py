@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from simfs.bpf.ebpf import elf, isa
 from simfs.bpf.ebpf.interp import (
@@ -346,3 +348,31 @@ def test_return_minus_enoent_is_0xfffffffe_at_the_call_site(tmp_path: Path) -> N
         "q",
     )
     assert run_insns(q).r0 == 0xFFFFFFFE and run_insns(q).ret == -2  # a positive long, read as -2
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    hst.lists(
+        hst.tuples(
+            hst.sampled_from(sorted({c for c in range(256) if c & 7 != isa.BPF_LD} | {0x18})),
+            hst.integers(0, 15),
+            hst.integers(0, 15),
+            hst.integers(-8, 8),
+            hst.integers(-(2**31), 2**31 - 1),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_arbitrary_instructions_fault_cleanly(
+    slots: list[tuple[int, int, int, int, int]],
+) -> None:
+    import struct as _struct
+
+    raw = b"".join(_struct.pack("<BBhi", c, (s << 4) | d, o, i) for c, d, s, o, i in slots)
+    try:
+        insns = isa.decode(raw)
+        result = run(compile_program(insns), Memory(), budget=1000)
+    except (isa.DecodeError, ProgramError, EbpfFault):
+        return
+    assert 0 <= result.r0 < 1 << 64
