@@ -387,3 +387,26 @@ def test_corrupt_objects_are_refused_never_crash(
             attempt_load()
         except OSError as e:  # LoadError: a refusal with an errno
             assert e.errno in (errno.EINVAL, errno.ENOENT, errno.EACCES, errno.E2BIG, errno.EBADF)
+
+
+@needs_clang
+def test_dirent_records_written_by_a_program_flow_back(tmp_path: Path) -> None:
+    obj = build(
+        tmp_path,
+        'SEC("p") int prog(struct fuse_bpf_args *fa) {\n'
+        "  struct fuse_dirent *d = fa->out_args[1].value;\n"
+        "  d->ino = 77; d->name[0] = 'X'; return 0; }\n",
+    )
+    page = [uapi.FuseDirent(ino=1, off=1, type=8, name="abc"),
+            uapi.FuseDirent(ino=2, off=2, type=4, name="sub")]  # fmt: skip
+    records = ArgBuffer.of(page, "dirents", capacity=4096)
+    state = State(
+        uapi.FUSE_READDIR | uapi.FUSE_POSTFILTER,
+        [ArgBuffer.of(uapi.FuseReadIn(fh=1))],
+        [ArgBuffer.of(uapi.FuseReadOut()), records],
+    )
+    assert run_on(load_object(obj, "p"), state)[0] == 0
+    assert records.value == [
+        uapi.FuseDirent(ino=77, off=1, type=8, name="Xbc"),
+        uapi.FuseDirent(ino=2, off=2, type=4, name="sub"),
+    ]
