@@ -410,3 +410,26 @@ def test_dirent_records_written_by_a_program_flow_back(tmp_path: Path) -> None:
         uapi.FuseDirent(ino=77, off=1, type=8, name="Xbc"),
         uapi.FuseDirent(ino=2, off=2, type=4, name="sub"),
     ]
+
+
+class DotfileRedactor(simfs.Daemon):
+    """The daemon half of the C hide_dotfiles: drops dotfiles from READDIR pages."""
+
+    def handle(self, req: simfs.Request) -> simfs.Reply | None:
+        if req.opcode == uapi.FUSE_READDIR | uapi.FUSE_POSTFILTER:
+            _read_in, read_out, dirents = req.args
+            kept = [d for d in dirents if d.name in (".", "..") or not d.name.startswith(".")]
+            return simfs.Reply(read_out, kept)
+        if req.opcode in (uapi.FUSE_FORGET, uapi.FUSE_BATCH_FORGET):
+            return None
+        return simfs.Reply.error(errno.ENOSYS)
+
+
+def test_readme_hide_dotfiles_with_its_daemon_never_reveals_a_dotfile() -> None:
+    from simfs.testing import hiding_machine
+
+    factory = bpf_mount(lambda: load_object(README, "hide_dotfiles"), daemon=DotfileRedactor)
+    run_state_machine_as_test(
+        hiding_machine(factory, (".secret", ".private"), name="CompiledHideDotfiles"),
+        settings=machine_settings(),
+    )

@@ -3,11 +3,12 @@
  * The README's example filters in C (docs/compiled-filters.md walks through them):
  *
  *   hide_dotfiles      LOOKUP of a name starting with '.' fails ENOENT in the prefilter.
- *                      READDIR is not filtered here: a FUSE program may read an argument
- *                      buffer only at constant offsets (check_buffer_access refuses a
- *                      variable one), so it cannot walk a page of dirents; the Python
- *                      example can, and a C policy leaves listing redaction to its daemon
- *                      (USER_FILTER), as MediaProvider does.
+ *                      A FUSE program may read an argument buffer only at constant
+ *                      offsets (check_buffer_access refuses a variable one), so it cannot
+ *                      walk a page of dirents as the Python example does: READDIR is read
+ *                      from the lower directory and its postfilter hands the page to the
+ *                      daemon (USER_FILTER), which drops the dotfiles, as MediaProvider
+ *                      leaves listing redaction to its daemon.
  *   read_only          every mutating request, and OPEN for writing or truncation, fails
  *                      EROFS in the prefilter, before the lower filesystem is touched.
  *   errno_translation  every request runs backed with a postfilter; ENODATA becomes EPERM
@@ -28,6 +29,10 @@ int hide_dotfiles_prog(struct fuse_bpf_args *fa)
 		if (name[0] == '.')
 			return -ENOENT;
 	}
+	if (fa->opcode == PRE(FUSE_READDIR))
+		return FUSE_BPF_BACKING | FUSE_BPF_POST_FILTER;
+	if (fa->opcode == POST(FUSE_READDIR))
+		return FUSE_BPF_USER_FILTER;
 	return FUSE_BPF_BACKING;
 }
 
