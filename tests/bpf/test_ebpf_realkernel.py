@@ -313,3 +313,112 @@ def test_edge_cases_agree(name: str, body: list[Insn]) -> None:
     inputs[5] = 0x1122334455667788
     ctx = struct.pack(f"<{len(inputs)}Q", *inputs)
     assert compare(assemble([body]), ctx) == "compared"
+
+
+# -- simfs's verifier against the kernel's ------------------------------------------------
+
+
+@st.composite
+def verifier_unit(draw: st.DrawFn) -> list[Insn] | Jump:
+    """Context-free instructions (the kernel has no FUSE program type here, so only the
+    core rules can be compared): ALU with registers that may be uninitialised, stack
+    accesses in and out of bounds or misaligned, pointer copies and arithmetic, jumps."""
+    kind = draw(st.integers(0, 7))
+    d = draw(st.one_of(st.integers(0, 9), st.just(10)))
+    s = draw(st.integers(0, 10))
+    if kind <= 1:
+        cls = draw(st.sampled_from([isa.BPF_ALU, isa.BPF_ALU64]))
+        op = draw(st.sampled_from(ALU_OPS))
+        if draw(st.booleans()):
+            return [ins(cls | op | isa.BPF_X, d, s)]
+        return [
+            ins(cls | op | isa.BPF_K, d, 0, 0, draw(st.sampled_from([0, 1, 7, 31, 32, 63, 64])))
+        ]
+    if kind == 2:
+        size = draw(st.sampled_from(SIZES))
+        off = draw(st.sampled_from([-8, -16, -64, -4, -2, -1, -512, -520, 0, 8]))
+        if draw(st.booleans()):
+            return [ins(isa.BPF_LDX | isa.BPF_MEM | size, d, draw(st.sampled_from([10, 7])), off)]
+        return [ins(isa.BPF_STX | isa.BPF_MEM | size, draw(st.sampled_from([10, 7])), s, off)]
+    if kind == 3:  # R7 becomes a stack pointer, maybe moved
+        return [ins(isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X, 7, 10)] + (
+            [
+                ins(
+                    isa.BPF_ALU64 | isa.BPF_ADD | isa.BPF_K,
+                    7,
+                    0,
+                    0,
+                    draw(st.sampled_from([-8, 8, -600])),
+                )
+            ]
+            if draw(st.booleans())
+            else []
+        )
+    if kind == 4:
+        return [ins(isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_K, d, 0, 0, draw(st.integers(-3, 3)))]
+    return draw(jump_unit())
+
+
+def verifier_program(units: list[list[Insn] | Jump]) -> list[Insn]:
+    # R6 = ctx (kept), 64 stack bytes written, R0-R5/R8/R9 numbers; R7 starts
+    # uninitialised (a unit may make it a stack pointer)
+    out: list[Insn] = [ins(isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X, CTX, 1)]
+    for k in range(STACK_BYTES // 8):
+        out.append(ins(isa.BPF_ST | isa.BPF_MEM | isa.BPF_DW, isa.BPF_REG_FP, 0, -8 - 8 * k, 0))
+    for r in (0, 1, 2, 3, 4, 5, 8, 9):
+        out.append(ins(isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_K, r, 0, 0, r * 5 + 1))
+    sizes = [1 if isinstance(u, Jump) else len(u) for u in units]
+    for i, u in enumerate(units):
+        if isinstance(u, Jump):
+            skip = min(u.skip, len(units) - i - 1)
+            out.append(ins(u.code, u.dst, u.src, sum(sizes[i + 1 : i + 1 + skip]), u.imm))
+        else:
+            out.extend(u)
+    out.append(ins(isa.BPF_JMP | isa.BPF_EXIT))
+    return out
+
+
+def test_simfs_verifier_is_never_looser_than_the_kernels() -> None:
+    """For context-free programs both verifiers judge by the same core rules (initialised
+    registers, stack bounds and alignment, R10 read-only, division by zero, shifts, pointer
+    arithmetic, dead branches): whatever simfs's verifier accepts, the kernel's must accept
+    too; when both refuse, the errno must agree and, for most programs, the message.  simfs
+    may be stricter (a pointer returned in R0, a read of stack never written: a privileged
+    kernel load allows both); those are counted, not failed."""
+    from simfs.bpf.ebpf.verifier import verify
+
+    counts = {"both accept": 0, "both refuse": 0, "same message": 0, "only simfs refuses": 0}
+    stricter: set[str] = set()
+
+    @settings(
+        max_examples=300,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.lists(verifier_unit(), min_size=1, max_size=10).map(verifier_program))
+    def campaign(prog: list[Insn]) -> None:
+        mine = verify(prog)
+        listing = isa.format_program(prog)
+        try:
+            fd = kernel_bpf.load(prog)
+        except kernel_bpf.LoadRejected as exc:
+            lines = exc.log.strip().splitlines()
+            kernel_error = lines[-2] if len(lines) > 1 else exc.log
+            assert not mine.accepted, f"simfs accepted, the kernel refused:\n{exc.log}\n{listing}"
+            assert mine.errno == exc.errno, (mine.error, kernel_error, listing)
+            counts["both refuse"] += 1
+            counts["same message"] += mine.error == kernel_error
+            return
+        os.close(fd)
+        if mine.accepted:
+            counts["both accept"] += 1
+        else:
+            counts["only simfs refuses"] += 1
+            stricter.add(re.sub(r"-?\d+", "N", mine.error))
+
+    campaign()
+    print(f"\nverifiers: {counts}; simfs stricter on: {sorted(stricter)}")
+    assert counts["both accept"] >= 30 and counts["both refuse"] >= 30, counts
+    assert counts["same message"] >= 0.8 * counts["both refuse"], counts

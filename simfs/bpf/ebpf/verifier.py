@@ -356,9 +356,13 @@ def _alu_scalar(op: int, a: Reg, b: Reg, is64: bool) -> Reg:
     if not is64:
         a = a if a.umax <= U32 else Reg(SCALAR, 0, U32)
         b = b if b.umax <= U32 else Reg(SCALAR, 0, U32)
+    full = Reg(SCALAR, 0, mask)
+    if op in (isa.BPF_DIV, isa.BPF_MOD):
+        # adjust_scalar_min_max_vals on 6.18 tracks no division, not even of constants
+        # (checked against this kernel: a branch on 46 / 7 == 6 is walked both ways)
+        return full
     if a.is_const and b.is_const:
         return _const(_alu_const(op, a.umin, b.umin, is64))
-    full = Reg(SCALAR, 0, mask)
     if op == isa.BPF_ADD:
         lo, hi = a.umin + b.umin, a.umax + b.umax
         return Reg(SCALAR, lo, hi) if hi <= mask else full
@@ -368,11 +372,6 @@ def _alu_scalar(op: int, a: Reg, b: Reg, is64: bool) -> Reg:
     if op == isa.BPF_MUL:
         hi = a.umax * b.umax
         return Reg(SCALAR, a.umin * b.umin, hi) if hi <= mask else full
-    if op == isa.BPF_DIV:
-        # division by zero gives 0 (do_misc_fixups)
-        return Reg(SCALAR, 0, a.umax)
-    if op == isa.BPF_MOD:
-        return Reg(SCALAR, 0, max(a.umax, b.umax - 1 if b.umax else 0))
     if op == isa.BPF_AND:
         return Reg(SCALAR, 0, min(a.umax, b.umax))
     if op in (isa.BPF_OR, isa.BPF_XOR):
@@ -398,10 +397,6 @@ def _alu_const(op: int, a: int, b: int, is64: bool) -> int:
         v = a - b
     elif op == isa.BPF_MUL:
         v = a * b
-    elif op == isa.BPF_DIV:
-        v = a // b if b else 0
-    elif op == isa.BPF_MOD:
-        v = a % b if b else a
     elif op == isa.BPF_OR:
         v = a | b
     elif op == isa.BPF_AND:
@@ -795,42 +790,48 @@ class _Verifier:
             if b.umax <= U32:
                 return st.with_reg(d, b)
             return st.with_reg(d, Reg(SCALAR, 0, U32))
+        # check_alu_op's order: source, destination as a source, the constant's checks,
+        # destination as a destination
         a = self.read_reg(st, d)
-        self.write_check(d)
         if ins.source == isa.BPF_K:
             bits = 64 if is64 else 32
             if op in (isa.BPF_DIV, isa.BPF_MOD) and ins.imm == 0:
                 raise _Reject(errno.EINVAL, "div by zero")
             if op in (isa.BPF_LSH, isa.BPF_RSH, isa.BPF_ARSH) and not 0 <= ins.imm < bits:
                 raise _Reject(errno.EINVAL, f"invalid shift {ins.imm}")
+        self.write_check(d)
         if a.is_pointer or b.is_pointer:
             return st.with_reg(d, self.ptr_alu(ins, a, b, is64))
-        if ins.off:  # signed division/modulo (cpu v4)
-            if a.is_const and b.is_const:
-                return st.with_reg(d, _const(_signed_divmod(op, a.umin, b.umin, is64)))
+        if ins.off:  # signed division/modulo (cpu v4): untracked, as unsigned ones
             return st.with_reg(d, _UNKNOWN if is64 else Reg(SCALAR, 0, U32))
         return st.with_reg(d, _alu_scalar(op, a, b, is64))
 
     def ptr_alu(self, ins: Insn, a: Reg, b: Reg, is64: bool) -> Reg:
-        """adjust_ptr_min_max_vals: only +/- of a scalar, 64-bit, on a pointer that
-        may move; pointer - pointer of one kind is a number."""
+        """adjust_ptr_min_max_vals for a privileged load: only +/- of a scalar, 64-bit, on
+        a pointer that may move; pointer - pointer and a 32-bit pointer subtraction are
+        numbers."""
         d, op = ins.dst, ins.op
-        if not is64:
-            raise _Reject(errno.EACCES, f"R{d} 32-bit pointer arithmetic prohibited")
         if a.is_pointer and b.is_pointer:
-            if op == isa.BPF_SUB and a.type == b.type and a.ref == b.ref:
-                return _UNKNOWN
+            # adjust_reg_min_max_vals: two pointers only subtract (allow_ptr_leaks)
+            if op == isa.BPF_SUB:
+                return _UNKNOWN if is64 else Reg(SCALAR, 0, U32)
             raise _Reject(errno.EACCES, f"R{d} pointer {_OPNAME[op]} pointer prohibited")
+        if not is64:
+            # "32-bit ALU ops on pointers produce (meaningless) scalars": SUB only, privileged
+            if op == isa.BPF_SUB and a.is_pointer:
+                return Reg(SCALAR, 0, U32)
+            raise _Reject(errno.EACCES, f"R{d} 32-bit pointer arithmetic prohibited")
         ptr, other = (a, b) if a.is_pointer else (b, a)
         if op == isa.BPF_SUB and b.is_pointer:
             raise _Reject(errno.EACCES, f"R{d} tried to subtract pointer from scalar")
-        if op not in (isa.BPF_ADD, isa.BPF_SUB):
-            kind = (
-                "bitwise operator"
-                if op in (isa.BPF_AND, isa.BPF_OR, isa.BPF_XOR)
-                else ("pointer arithmetic with")
+        if op in (isa.BPF_AND, isa.BPF_OR, isa.BPF_XOR):
+            raise _Reject(
+                errno.EACCES, f"R{d} bitwise operator {_OPNAME[op]} on pointer prohibited"
             )
-            raise _Reject(errno.EACCES, f"R{d} {kind} {_OPNAME[op]} operator prohibited")
+        if op not in (isa.BPF_ADD, isa.BPF_SUB):
+            raise _Reject(
+                errno.EACCES, f"R{d} pointer arithmetic with {_OPNAME[op]} operator prohibited"
+            )
         if ptr.type == PTR_TO_MAP_VALUE_OR_NULL:
             raise _Reject(errno.EACCES, f"R{d} pointer arithmetic on map_value_or_null prohibited")
         if ptr.type == CONST_PTR_TO_MAP:
@@ -942,6 +943,11 @@ class _Verifier:
                 f"variable stack access var_off=[{ptr.umin},{ptr.umax}] off={off} size={size}",
             )
         where = ptr.off + off
+        if where % size:
+            # check_ptr_alignment (before the bounds): stack accesses are always strict
+            raise _Reject(
+                errno.EACCES, f"misaligned stack access off 0+{ptr.off}+{off} size {size}"
+            )
         if where < -STACK or where + size > 0:
             raise _Reject(
                 errno.EACCES,
@@ -949,9 +955,6 @@ class _Verifier:
                 if write
                 else f"invalid read from stack R{regno} off={where} size={size}",
             )
-        if where % size:
-            # check_ptr_alignment: stack accesses are always strict
-            raise _Reject(errno.EACCES, f"misaligned stack access off {ptr.off}+{off} size {size}")
         self.max_stack = max(self.max_stack, -where)
         slot_i = (where + STACK) // 8
         byte = (where + STACK) % 8
@@ -959,6 +962,9 @@ class _Verifier:
         slot = stack[slot_i]
         if write:
             assert value is not None
+            if value.is_pointer and size != 8:
+                # check_stack_write_fixed_off: a pointer is spilled whole or not at all
+                raise _Reject(errno.EACCES, "invalid size of register spill")
             if size == 8:
                 stack[slot_i] = value if value.type != NOT_INIT else "mmmmmmmm"
             else:
@@ -988,6 +994,7 @@ class _Verifier:
         if ins.mode not in (isa.BPF_MEM, 0x80) or ins.imm:
             raise _Reject(errno.EINVAL, "BPF_LDX uses reserved fields")
         size = isa.SIZE_BYTES[ins.size]
+        self.read_reg(st, ins.src)  # check_reg_arg(src, SRC_OP) comes first
         self.write_check(ins.dst)
         st, val = self.mem_access(st, ins.src, ins.off, size, False, None)
         if ins.mode == 0x80 and not val.is_pointer:  # BPF_MEMSX: sign-extending load
@@ -1001,8 +1008,6 @@ class _Verifier:
         if ins.mode != isa.BPF_MEM or ins.imm:
             raise _Reject(errno.EINVAL, "BPF_STX uses reserved fields")
         val = self.read_reg(st, ins.src)
-        if size != 8 and val.is_pointer:
-            val = _width(size)
         st, _ = self.mem_access(st, ins.dst, ins.off, size, True, val)
         return st
 
@@ -1270,18 +1275,6 @@ def _end_const(ins: Insn, v: int) -> int:
     if ins.cls == isa.BPF_ALU64 or ins.source == isa.BPF_TO_BE:
         return int.from_bytes(low.to_bytes(bits // 8, "little"), "big")
     return low
-
-
-def _signed_divmod(op: int, a: int, b: int, is64: bool) -> int:
-    bits = 64 if is64 else 32
-    mask = (1 << bits) - 1
-    sa, sb = _signed(a & mask, bits), _signed(b & mask, bits)
-    if sb == 0:
-        return 0 if op == isa.BPF_DIV else a & mask
-    q = abs(sa) // abs(sb)
-    if (sa < 0) != (sb < 0):
-        q = -q
-    return (q if op == isa.BPF_DIV else sa - q * sb) & mask
 
 
 def _fuse_access_fixed(off: int, size: int, write: bool) -> tuple[bool, Reg]:
