@@ -175,6 +175,14 @@ def _add_bpf_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ctx_field_size); 'none' is the kernel's own rule (no upper bound at load)",
     )
     check.add_argument("--quiet", "-q", action="store_true", help="verdicts only, no verifier log")
+    check.add_argument(
+        "--log-level",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="the kernel's log_level: 1 (default) shows the path that failed, 2 every path "
+        "walked, 0 the verdict only",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -384,6 +392,7 @@ def _bpf(out: Console, err: Console, args: argparse.Namespace) -> int:
             access=args.access,
             bounded_loops=not args.no_bounded_loops,
             buffer_limit=limit,
+            log_level=args.log_level,
         )
         style = "green" if result.accepted else "red"
         out.print(

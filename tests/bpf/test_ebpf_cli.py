@@ -178,3 +178,10 @@ def test_a_section_the_loader_refuses_is_a_rejection(
     assert code == 1
     assert "uses_global: rejected by the loader, EINVAL" in out
     assert "counter" in out  # the message names the symbol
+
+
+def test_log_level_two_shows_every_path(capsys: pytest.CaptureFixture[str]) -> None:
+    _, one, _ = run_cli(capsys, "bpf", "check", str(SELFTESTS), "test_error")
+    _, two, _ = run_cli(capsys, "bpf", "check", "--log-level", "2", str(SELFTESTS), "test_error")
+    assert "from " not in one and "from " in two
+    assert len(two.splitlines()) > len(one.splitlines())
