@@ -158,7 +158,9 @@ def _bpf_flavour(
     if flavour not in COMPARED:
         return
     trace = [_normalised(k) for k in kernels]
-    shared = tmp_path_factory.getbasetemp().parent / "android-bpf-flavours"
+    base = tmp_path_factory.getbasetemp()
+    run_dir = base.parent if base.name.startswith("popen-gw") else base  # xdist: shared
+    shared = run_dir / "android-bpf-flavours"
     shared.mkdir(exist_ok=True)
     key = request.node.nodeid.split("[")[0].replace("/", "_").replace("::", "__")
     mine = shared / f"{key}.{flavour}.json"
