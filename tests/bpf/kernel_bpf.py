@@ -99,7 +99,16 @@ def load(insns: list[Insn], log_size: int = 1 << 16) -> int:
     try:
         return _bpf(BPF_PROG_LOAD, attr)
     except OSError as exc:
-        raise LoadRejected(exc.errno or 0, log.value.decode(errors="replace")) from None
+        text = log.value.decode(errors="replace")
+        if exc.errno != errno.ENOSPC:
+            raise LoadRejected(exc.errno or 0, text) from None
+    # the log did not fit: the kernel kept its tail (the reason is there) and said ENOSPC;
+    # load again without a log for the verifier's own errno
+    struct.pack_into("<IIQ", attr, 24, 0, 0, 0)
+    try:
+        return _bpf(BPF_PROG_LOAD, attr)
+    except OSError as exc:
+        raise LoadRejected(exc.errno or 0, text) from None
 
 
 def test_run(fd: int, ctx: bytes) -> KernelRun:

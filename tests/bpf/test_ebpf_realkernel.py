@@ -18,10 +18,11 @@ one); those are counted, not compared, and the test checks most programs get com
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -378,6 +379,50 @@ def verifier_program(units: list[list[Insn] | Jump]) -> list[Insn]:
     return out
 
 
+def kernel_error(log: str) -> str:
+    """The reason line of a kernel verifier log (before the statistics and, for a loop,
+    the "cur state"/"old state" dump)."""
+    for line in reversed(log.strip().splitlines()):
+        if not line.startswith(("processed ", "cur state:", "old state:", "verification time")):
+            return line
+    return log
+
+
+@dataclass
+class VerdictCounts:
+    both_accept: int = 0
+    both_refuse: int = 0
+    same_message: int = 0
+    only_simfs_refuses: int = 0
+    inconclusive: int = 0
+    stricter: set[str] = field(default_factory=set)
+
+    def compare(self, prog: list[Insn], complexity_limit: int = 1_000_000) -> None:
+        """Load ``prog`` into the kernel and into simfs's verifier; fail if simfs accepts
+        what the kernel refuses or both refuse with different errnos."""
+        from simfs.bpf.ebpf.verifier import verify
+
+        mine = verify(prog, complexity_limit=complexity_limit)
+        if mine.errno == errno.E2BIG and complexity_limit < 1_000_000:
+            self.inconclusive += 1  # our walk was cut short on purpose: no verdict
+            return
+        listing = isa.format_program(prog)
+        try:
+            fd = kernel_bpf.load(prog)
+        except kernel_bpf.LoadRejected as exc:
+            assert not mine.accepted, f"simfs accepted, the kernel refused:\n{exc.log}\n{listing}"
+            assert mine.errno == exc.errno, (mine.error, kernel_error(exc.log), listing)
+            self.both_refuse += 1
+            self.same_message += mine.error == kernel_error(exc.log)
+            return
+        os.close(fd)
+        if mine.accepted:
+            self.both_accept += 1
+        else:
+            self.only_simfs_refuses += 1
+            self.stricter.add(re.sub(r"-?\d+", "N", mine.error))
+
+
 def test_simfs_verifier_is_never_looser_than_the_kernels() -> None:
     """For context-free programs both verifiers judge by the same core rules (initialised
     registers, stack bounds and alignment, R10 read-only, division by zero, shifts, pointer
@@ -385,10 +430,7 @@ def test_simfs_verifier_is_never_looser_than_the_kernels() -> None:
     too; when both refuse, the errno must agree and, for most programs, the message.  simfs
     may be stricter (a pointer returned in R0, a read of stack never written: a privileged
     kernel load allows both); those are counted, not failed."""
-    from simfs.bpf.ebpf.verifier import verify
-
-    counts = {"both accept": 0, "both refuse": 0, "same message": 0, "only simfs refuses": 0}
-    stricter: set[str] = set()
+    counts = VerdictCounts()
 
     @settings(
         max_examples=300,
@@ -399,26 +441,46 @@ def test_simfs_verifier_is_never_looser_than_the_kernels() -> None:
     )
     @given(st.lists(verifier_unit(), min_size=1, max_size=10).map(verifier_program))
     def campaign(prog: list[Insn]) -> None:
-        mine = verify(prog)
-        listing = isa.format_program(prog)
-        try:
-            fd = kernel_bpf.load(prog)
-        except kernel_bpf.LoadRejected as exc:
-            lines = exc.log.strip().splitlines()
-            kernel_error = lines[-2] if len(lines) > 1 else exc.log
-            assert not mine.accepted, f"simfs accepted, the kernel refused:\n{exc.log}\n{listing}"
-            assert mine.errno == exc.errno, (mine.error, kernel_error, listing)
-            counts["both refuse"] += 1
-            counts["same message"] += mine.error == kernel_error
-            return
-        os.close(fd)
-        if mine.accepted:
-            counts["both accept"] += 1
-        else:
-            counts["only simfs refuses"] += 1
-            stricter.add(re.sub(r"-?\d+", "N", mine.error))
+        counts.compare(prog)
 
     campaign()
-    print(f"\nverifiers: {counts}; simfs stricter on: {sorted(stricter)}")
-    assert counts["both accept"] >= 30 and counts["both refuse"] >= 30, counts
-    assert counts["same message"] >= 0.8 * counts["both refuse"], counts
+    print(f"\nverifiers: {counts}")
+    assert counts.both_accept >= 30 and counts.both_refuse >= 30, counts
+    assert counts.same_message >= 0.8 * counts.both_refuse, counts
+
+
+@st.composite
+def loop_program(draw: st.DrawFn) -> list[Insn]:
+    """A counted loop (R9 from 1..12 down, exit on JNE/JGT/JSGT) around generated units,
+    which may clobber the counter: bounded loops, endless ones, repeated states."""
+    body = verifier_program(draw(st.lists(verifier_unit(), min_size=1, max_size=6)))[:-1]
+    start = 1 + STACK_BYTES // 8 + 8  # after verifier_program's prologue
+    cond = draw(st.sampled_from([isa.BPF_JNE, isa.BPF_JGT, isa.BPF_JSGT]))
+    counter = ins(isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_K, 9, 0, 0, draw(st.integers(1, 12)))
+    prog = [*body[:start], counter, *body[start:]]
+    prog.append(ins(isa.BPF_ALU64 | isa.BPF_SUB | isa.BPF_K, 9, 0, 0, 1))
+    prog.append(ins(isa.BPF_JMP | cond | isa.BPF_K, 9, 0, (start + 1) - (len(prog) + 1), 0))
+    prog.append(ins(isa.BPF_JMP | isa.BPF_EXIT))
+    return prog
+
+
+def test_simfs_verifier_judges_loops_as_the_kernel_does() -> None:
+    """Bounded loops walked to their end, endless ones caught as a repeated state: never
+    looser than the kernel, same errno and message when both refuse."""
+    counts = VerdictCounts()
+
+    @settings(
+        max_examples=100,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(loop_program())
+    def campaign(prog: list[Insn]) -> None:
+        counts.compare(prog, complexity_limit=20_000)
+
+    campaign()
+    print(f"\nverifiers on loops: {counts}")
+    assert counts.both_accept >= 15 and counts.both_refuse >= 15, counts
+    assert counts.same_message >= 0.8 * counts.both_refuse, counts

@@ -354,8 +354,8 @@ def _fmt_state(st: State, maps: Sequence[MapLike]) -> str:
 def _alu_scalar(op: int, a: Reg, b: Reg, is64: bool) -> Reg:
     mask = U64 if is64 else U32
     if not is64:
-        a = a if a.umax <= U32 else Reg(SCALAR, 0, U32)
-        b = b if b.umax <= U32 else Reg(SCALAR, 0, U32)
+        # a 32-bit operation sees the low halves: a constant stays a constant
+        a, b = _low32(a), _low32(b)
     full = Reg(SCALAR, 0, mask)
     if op in (isa.BPF_DIV, isa.BPF_MOD):
         # adjust_scalar_min_max_vals on 6.18 tracks no division, not even of constants
@@ -384,6 +384,12 @@ def _alu_scalar(op: int, a: Reg, b: Reg, is64: bool) -> Reg:
         hi = a.umax << b.umin
         return Reg(SCALAR, a.umin << b.umin, hi) if hi <= mask else full
     return full
+
+
+def _low32(r: Reg) -> Reg:
+    if r.is_const:
+        return _const(r.umin & U32)
+    return r if r.umax <= U32 else Reg(SCALAR, 0, U32)
 
 
 def _alu_const(op: int, a: int, b: int, is64: bool) -> int:
@@ -787,9 +793,7 @@ class _Verifier:
             if b.is_pointer:
                 # a 32-bit copy of a pointer is a number (privileged: allow_ptr_leaks)
                 return st.with_reg(d, Reg(SCALAR, 0, U32))
-            if b.umax <= U32:
-                return st.with_reg(d, b)
-            return st.with_reg(d, Reg(SCALAR, 0, U32))
+            return st.with_reg(d, _low32(b))
         # check_alu_op's order: source, destination as a source, the constant's checks,
         # destination as a destination
         a = self.read_reg(st, d)
