@@ -22,6 +22,11 @@ Two tables, measured in one run:
    each cell shows ops/s and the time ratio to pyfakefs (``12×`` = twelve times slower).
 2. **Scaling with directory size** (1k, 10k, 100k entries by default): milliseconds per
    ``listdir`` and microseconds per ``stat`` of one entry, per configuration.
+3. **The eBPF interpreter** (issue 18): instructions per second of
+   :mod:`simfs.bpf.ebpf.interp` on an ALU loop, and ``stat`` per second through a FUSE-BPF
+   mount with no program, with the Python ``media_provider`` program and with its compiled
+   twin from ``simfs/bpf/filters/selftests.o`` (each ``stat`` runs the filter), so the
+   cost of a compiled filter reads next to the operation around it.
 
 Timings are wall-clock (``time.perf_counter``) and vary between machines and runs; the
 simulated kernel's virtual clock is not involved.  The trace instrument is detached while
@@ -45,7 +50,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["OPS", "READDIR_SIZE", "BenchReport", "measure_ops", "measure_scaling", "run"]
+__all__ = [
+    "OPS",
+    "READDIR_SIZE",
+    "BenchReport",
+    "measure_ebpf",
+    "measure_ops",
+    "measure_scaling",
+    "run",
+]
 
 #: Entries in the directory the ``readdir`` operation lists.
 READDIR_SIZE = 1000
@@ -68,6 +81,7 @@ class BenchReport:
     ops: dict[str, dict[str, float]] = field(default_factory=dict)
     scaling: dict[int, dict[str, tuple[float, float] | None]] = field(default_factory=dict)
     readdir_size: int = READDIR_SIZE
+    ebpf: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,6 +273,82 @@ def _ops_table(ops: dict[str, dict[str, float]], readdir_size: int) -> Table:
     return table
 
 
+def _loop_program(iterations: int) -> list[Any]:
+    """An ALU loop: 7 instructions per iteration, ``iterations`` times, then exit."""
+    from simfs.bpf.ebpf import isa
+
+    def ins(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> isa.Insn:
+        return isa.Insn(code, dst, src, off, imm, imm)
+
+    alu64 = isa.BPF_ALU64
+    return [
+        ins(alu64 | isa.BPF_MOV | isa.BPF_K, 0, imm=0),
+        ins(alu64 | isa.BPF_MOV | isa.BPF_K, 1, imm=iterations),
+        ins(alu64 | isa.BPF_ADD | isa.BPF_X, 0, 1),  # loop:
+        ins(alu64 | isa.BPF_XOR | isa.BPF_K, 0, imm=0x55),
+        ins(alu64 | isa.BPF_MOV | isa.BPF_X, 2, 0),
+        ins(alu64 | isa.BPF_RSH | isa.BPF_K, 2, imm=3),
+        ins(alu64 | isa.BPF_ADD | isa.BPF_X, 0, 2),
+        ins(alu64 | isa.BPF_SUB | isa.BPF_K, 1, imm=1),
+        ins(isa.BPF_JMP | isa.BPF_JNE | isa.BPF_K, 1, off=-7, imm=0),
+        ins(isa.BPF_JMP | isa.BPF_EXIT),
+    ]
+
+
+def measure_ebpf(seconds: float, iterations: int = 20_000) -> dict[str, float]:
+    """Interpreter instructions/s, and stat/s through FUSE-BPF without a program, with a
+    Python program and with the same program compiled (see the module docstring)."""
+    from importlib import resources
+
+    from simfs import Kernel, bpf
+    from simfs.bpf import examples
+    from simfs.bpf.ebpf import interp
+
+    out: dict[str, float] = {}
+    prog = interp.compile_program(_loop_program(iterations))
+    done: list[int] = []
+
+    def loop() -> None:
+        done.append(interp.run(prog, interp.Memory()).insns)
+
+    calls = _rate(loop, seconds)
+    out["interpreter instructions/s"] = calls * (sum(done) / len(done))
+    obj = resources.files("simfs.bpf.filters").joinpath("selftests.o")
+    programs: dict[str, Any] = {
+        "no program": None,
+        "Python media_provider": examples.media_provider,
+    }
+    with resources.as_file(obj) as path:
+        programs["compiled media_provider"] = bpf.load_object(path, "media_provider")
+    for label, program in programs.items():
+        k = Kernel()
+        k.lower.create_dir("/data/small")
+        k.lower.create_file("/data/small/file", contents=b"x")
+        k.lower.create_dir("/m")
+        k.mount_fuse("/m", root_dir="/data", no_daemon=True, root_bpf=program)
+        k.hooks.remove(k.trace)
+        p = k.spawn()
+        out[f"stat/s, FUSE-BPF, {label}"] = _rate(partial(p.stat, "/m/small/file"), seconds)
+    return out
+
+
+def _ebpf_table(ebpf: dict[str, float]) -> Table:
+    table = Table(
+        title="eBPF interpreter (compiled fuse-bpf programs)",
+        header_style="bold",
+        title_justify="left",
+    )
+    table.add_column("measurement")
+    table.add_column("rate", justify="right")
+    base = ebpf.get("stat/s, FUSE-BPF, no program")
+    for label, rate in ebpf.items():
+        text = Text(f"{rate:,.0f}")
+        if label.startswith("stat/s") and base and label != "stat/s, FUSE-BPF, no program":
+            text.append(f" ({base / rate:.2f}× the time)", style="dim")
+        table.add_row(label, text)
+    return table
+
+
 def _scaling_table(
     scaling: dict[int, dict[str, tuple[float, float] | None]], max_call_seconds: float
 ) -> Table:
@@ -318,6 +408,9 @@ def run(
     with console.status("measuring scaling…"):
         report.scaling = measure_scaling(targets, sizes, seconds, max_call_seconds)
     console.print(_scaling_table(report.scaling, max_call_seconds))
+    with console.status("measuring the eBPF interpreter…"):
+        report.ebpf = measure_ebpf(seconds, iterations=2_000 if quick else 20_000)
+    console.print(_ebpf_table(report.ebpf))
     missing = [c for c in ("FUSE-BPF", "classic FUSE") if c not in targets]
     if missing:
         console.print(

@@ -8,11 +8,14 @@
     simfs compare NAME                  its workload on a bind mount, classic FUSE,
                                         FUSE-BPF passthrough and its own mount, side by side
     simfs bench [--quick]               ops/s against pyfakefs, and scaling with dir size
+    simfs bpf check FILE.o [SECTION]    the verifier's verdict and log for compiled programs
+    simfs bpf disasm FILE.o [SECTION]   their instructions as the verifier log prints them
 
 ``python -m simfs`` is the same program.  :func:`main` takes an argument list and returns
-the exit status (0 success, 1 a scenario's check failed, 2 a usage error such as an
-unknown scenario name or a ``--scenarios`` directory that does not exist, with the
-directories actually searched), so tests call it directly.
+the exit status (0 success, 1 a scenario's check failed or the verifier refused a program,
+2 a usage error such as an unknown scenario name, a ``--scenarios`` directory that does
+not exist (with the directories actually searched), or a file that is not a BPF object
+or lacks the section), so tests call it directly.
 
 Output is for people on a terminal (colour unless ``NO_COLOR`` is set, box drawing) and
 plain text when written to a pipe or a file (no colour or escape codes, ASCII tables and
@@ -136,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="time budget per measurement (default 0.3, --quick 0.05)",
     )
+    _add_bpf_parser(sub)
     return parser
 
 
@@ -148,6 +152,63 @@ def _positive(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
     return n
+
+
+def _add_bpf_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``simfs bpf check|disasm FILE.o [SECTION]`` (issue 18)."""
+    bpf = sub.add_parser(
+        "bpf",
+        help="check or disassemble a compiled fuse-bpf object (.o)",
+        description="Work with a fuse-bpf filter compiled by clang (-O2 -target bpf): "
+        "`check` runs simfs's verifier on each program section as bpf(BPF_PROG_LOAD) "
+        "would and prints the verdict and log; `disasm` prints the instructions.",
+    )
+    bsub = bpf.add_subparsers(dest="bpf_command", metavar="ACTION", required=True)
+    check = bsub.add_parser(
+        "check",
+        help="verifier verdict and log (exit 1 if a program is refused)",
+        description="Verify every program section of FILE.o (or only SECTION) with the "
+        "rules of ACK's fuse_prog_is_valid_access and the core verifier; print each "
+        "verdict with the kernel's errno, and the verifier log.  Exit 0 when all are "
+        "accepted, 1 when one is refused, 2 when FILE is not a BPF object or lacks SECTION.",
+    )
+    disasm = bsub.add_parser(
+        "disasm",
+        help="the instructions, as the kernel's verifier log prints them",
+        description="Print each program section's instructions as the verifier log "
+        "shows them (kernel/bpf/disasm.c), with the maps the object defines.",
+    )
+    for p in (check, disasm):
+        p.add_argument("file", metavar="FILE.o", help="object built by clang -target bpf")
+        p.add_argument("section", nargs="?", metavar="SECTION", help="one program section")
+    check.add_argument(
+        "--access",
+        choices=("fixed", "legacy"),
+        default="fixed",
+        help="fuse_prog_is_valid_access as fixed in android17-6.18 (default) or the "
+        "earlier, looser rule",
+    )
+    check.add_argument(
+        "--no-bounded-loops",
+        action="store_true",
+        help="refuse every back-edge, as kernels before 5.3 do",
+    )
+    check.add_argument(
+        "--buffer-limit",
+        metavar="N|none",
+        default="256",
+        help="refuse argument-buffer accesses past N bytes (default 256, ACK's "
+        "ctx_field_size); 'none' is the kernel's own rule (no upper bound at load)",
+    )
+    check.add_argument("--quiet", "-q", action="store_true", help="verdicts only, no verifier log")
+    check.add_argument(
+        "--log-level",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="the kernel's log_level: 1 (default) shows the path that failed, 2 every path "
+        "walked, 0 the verdict only",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_call_seconds=args.max_call_seconds,
         )
         return 0
+
+    if args.command == "bpf":
+        return _bpf(out, err, args)
 
     dirs = args.scenarios if args.scenarios is not None else scenario_lib.scenario_dirs()
     missing = [d for d in dirs if not d.is_dir()]
@@ -313,6 +377,82 @@ def _compare(out: Console, scenario: Scenario) -> int:
         )
     )
     return status
+
+
+def _bpf(out: Console, err: Console, args: argparse.Namespace) -> int:
+    """``simfs bpf check|disasm``: 0 all accepted, 1 one refused, 2 bad input."""
+    from simfs.bpf.ebpf import isa, verifier
+    from simfs.bpf.ebpf.elf import LoadError, read_object
+
+    cmd = f"simfs bpf {args.bpf_command}"
+    limit: int | None = None
+    if args.bpf_command == "check" and args.buffer_limit.lower() != "none":
+        try:
+            limit = int(args.buffer_limit)
+        except ValueError:
+            err.print(f"{cmd}: error: --buffer-limit takes a number or 'none'", soft_wrap=True)
+            return 2
+    try:
+        obj = read_object(args.file)
+    except LoadError as e:  # unreadable, not ELF, truncated, not EM_BPF
+        err.print(Text(f"{cmd}: error: {e.reason}"), soft_wrap=True)
+        return 2
+    if args.section and args.section not in obj.refused:
+        try:
+            obj.program(args.section)
+        except LoadError as e:  # no such section
+            err.print(Text(f"{cmd}: error: {e.reason}"), soft_wrap=True)
+            return 2
+    names = [args.section] if args.section else [*obj.programs, *obj.refused]
+    if not names:
+        err.print(
+            Text(f"{cmd}: error: {args.file}: no program sections (SEC(...) functions)"),
+            soft_wrap=True,
+        )
+        return 2
+    maps = [m.create() for m in obj.maps]
+    status = 0
+    for name in names:
+        refused = obj.refused.get(name)
+        if refused is not None:
+            # the loader could not relocate it: bpf_prog_load never gets that far
+            out.print(
+                Text(f"{name}: rejected by the loader, {_errname(refused.errno)}: "), soft_wrap=True
+            )
+            out.print(Text(refused.reason, style="red"), soft_wrap=True)
+            status = 1
+            continue
+        prog = obj.programs[name]
+        if args.bpf_command == "disasm":
+            n = sum(1 for ins in prog.insns if not ins.is_lddw_tail)
+            out.print(Text(f"{name}: {n} instructions", style="bold"), soft_wrap=True)
+            for i, m in enumerate(maps):
+                out.print(Text(f"  map[id:{i}] {m!r}"), soft_wrap=True)
+            out.print(Text(isa.format_program(prog.insns)), soft_wrap=True)
+            continue
+        result = verifier.verify(
+            prog.insns,
+            maps=maps,
+            access=args.access,
+            bounded_loops=not args.no_bounded_loops,
+            buffer_limit=limit,
+            log_level=args.log_level,
+        )
+        style = "green" if result.accepted else "red"
+        out.print(
+            Text(f"{name}: {verifier.describe(result)}", style=f"bold {style}"), soft_wrap=True
+        )
+        if not args.quiet:
+            out.print(Text(result.log.rstrip()), soft_wrap=True)
+        if not result.accepted:
+            status = 1
+    return status
+
+
+def _errname(value: int | None) -> str:
+    import errno as errno_mod
+
+    return errno_mod.errorcode.get(value or 0, str(value))
 
 
 def entry_point() -> None:

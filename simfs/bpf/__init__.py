@@ -59,6 +59,7 @@ import copy
 import dataclasses
 import errno
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -83,6 +84,8 @@ __all__ = [
     "Program",
     "get_current_pid_tgid",
     "get_current_uid_gid",
+    "list_sections",
+    "load_object",
     "map_lookup_elem",
     "map_update_elem",
     "printk",
@@ -123,6 +126,42 @@ class Program:
 
     def __repr__(self) -> str:
         return f"<bpf program {self.name!r}>"
+
+    def vocabulary(self) -> frozenset[str | int]:
+        """The strings and integers the program's code holds as constants (its function
+        and the module-level functions it calls, transitively): names it compares
+        against, errnos, opcodes.  Property tests seed name strategies with it; a
+        compiled program answers the same question from its immediates."""
+        return _code_vocabulary(self.func)
+
+
+def _code_vocabulary(func: Callable[..., Any]) -> frozenset[str | int]:
+    out: set[str | int] = set()
+    seen: set[int] = set()
+    todo: list[Any] = [func]
+    while todo:
+        fn = todo.pop()
+        code = getattr(fn, "__code__", None)
+        if code is None or id(code) in seen:
+            continue
+        seen.add(id(code))
+        glb = getattr(fn, "__globals__", {})
+        doc = getattr(fn, "__doc__", None)
+        codes = [code]
+        while codes:
+            c = codes.pop()
+            for const in c.co_consts:
+                if isinstance(const, bool) or (c is code and const == doc):
+                    continue
+                if isinstance(const, str | int):
+                    out.add(const)
+                elif hasattr(const, "co_consts"):
+                    codes.append(const)
+            for name in c.co_names:
+                target = glb.get(name)
+                if inspect.isfunction(target) and target.__module__ == fn.__module__:
+                    todo.append(target)
+    return frozenset(out)
 
 
 def program(
@@ -183,6 +222,28 @@ class BpfProgInode(Inode):
         self.atime_ns = self.mtime_ns = self.ctime_ns = 0
         self.blksize = 4096
         self.blocks = 0
+
+
+def load_object(source: str | os.PathLike[str] | bytes | bytearray, section: str) -> Program:
+    """Load program ``section`` of a clang-built BPF object (a path or its bytes).
+
+    The result is a :class:`Program` like a ``@program`` function: pass it as
+    ``root_bpf``, to ``Process.bpf_prog_load``, to ``simfs.testing.bpf_mount``.  Raises
+    ``simfs.bpf.ebpf.elf.LoadError`` (an ``OSError`` with the errno ``bpf(BPF_PROG_LOAD)``
+    gives and a message saying what to do) for an object it cannot load or that the
+    verifier rejects.  See ``docs/compiled-filters.md``.
+    """
+    from simfs.bpf.ebpf.program import load_object as _load
+
+    return _load(source, section)
+
+
+def list_sections(source: str | os.PathLike[str] | bytes | bytearray) -> list[Any]:
+    """The program sections and maps of a BPF object, as ``SectionInfo(kind, name,
+    detail)`` rows (``kind`` is ``"program"``, ``"map"`` or ``"refused"``)."""
+    from simfs.bpf.ebpf.program import list_sections as _list
+
+    return list(_list(source))
 
 
 def _verify(prog: Any) -> Program:
@@ -535,7 +596,9 @@ def _c_format(fmt: str, args: tuple[Any, ...]) -> str:
         while j < n and fmt[j].isdigit():
             width += fmt[j]
             j += 1
+        longs = 0
         while j < n and fmt[j] in "lhzLqj":
+            longs += fmt[j] in "lLqjz"
             j += 1
         if j >= n:
             out.append(fmt[i:])
@@ -546,11 +609,18 @@ def _c_format(fmt: str, args: tuple[Any, ...]) -> str:
         pyconv = {"u": "d", "i": "d", "p": "x"}.get(conv, conv)
         if conv in "duixXop":
             value = int(arg) if isinstance(arg, int) else 0
+            if conv in "duixX" and not longs:
+                # bpf_bprintf_prepare: without 'l' the argument is sizeof(int) bytes
+                value &= 0xFFFFFFFF
+                if conv in "di" and value & 0x80000000:
+                    value -= 1 << 32
             if conv in "uxXop" and value < 0:
                 value &= (1 << 64) - 1
             out.append(("%" + spec_flags + width + pyconv) % value)
         elif conv == "s":
-            out.append(("%" + spec_flags + width + "s") % ("(null)" if arg is None else arg,))
+            # bpf_bprintf_prepare: a %s pointer strncpy_from_kernel_nofault cannot read
+            # (NULL: an unused argument slot) prints as the empty string
+            out.append(("%" + spec_flags + width + "s") % ("" if arg is None else arg,))
         elif conv == "c":
             out.append(chr(int(arg)) if isinstance(arg, int) else str(arg)[:1])
         else:

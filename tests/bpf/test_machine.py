@@ -323,7 +323,8 @@ def test_printk_formats_c_style_into_trace_pipe() -> None:
         return B
 
     _out, _probe, fm = run(p)
-    assert fm.kernel.trace_pipe.read() == ["lookup a -3 ff", "7 10 (null)"]
+    # bpf_bprintf_prepare: a %s whose pointer cannot be read (NULL) prints as ""
+    assert fm.kernel.trace_pipe.read() == ["lookup a -3 ff", "7 10 "]
 
 
 def test_printk_with_more_than_three_args_faults() -> None:
