@@ -106,6 +106,15 @@ def test_every_selftest_program_we_ship_is_accepted(tmp_path: Path) -> None:
         assert result.processed >= len([i for i in prog.insns if not i.is_lddw_tail]) // 4
 
 
+def test_verify_takes_a_loaded_program_with_its_maps() -> None:
+    # load_object hands its CompiledProgram to verify(): the maps come from the program
+    from simfs.bpf import load_object
+
+    prog = load_object(FILTERS / "selftests.o", "test_daemon")
+    accepted(verify(prog))
+    rejected(verify(list(prog.insns)), errno.EBADF, "fd 0 is not pointing to valid bpf_map")
+
+
 # -- loops -------------------------------------------------------------------------
 
 BOUNDED_LOOP = """
