@@ -41,6 +41,8 @@ LIVE = [
     "copy_file_range_cold/long",
 ]
 
+RETRIES = 3  # see test_rerecord_equals_committed
+
 COMPARED = ("mount", "setup", "measured", "unmount", "init", "results", "fixture")
 
 
@@ -72,12 +74,25 @@ def test_rerecord_equals_committed(rec_id: str, build: record.Build) -> None:
             " the request sequences may legitimately differ; re-record"
         )
     name, cfg = rec_id.split("/")
-    live = record.record_one(BY_NAME[name], CONFIGS[cfg], build)
-    live.pop("_init_full")
-    for key in COMPARED:
-        assert live[key] == committed[key], (
-            f"{rec_id}: phase {key!r} drifted from recordings.json\n"
-            f"committed: {json.dumps(committed[key])}\nlive:      {json.dumps(live[key])}"
+    # The real kernel queues FORGET from inode eviction (fuse_evict_inode -> fuse_queue_forget)
+    # and the daemon reads it whenever it next reads /dev/fuse, so on a loaded machine a FORGET
+    # can miss the fence that closes its phase.  Such a drift is the real kernel's timing, not
+    # the recording's content: record up to RETRIES times and require one exact match.
+    mismatch = ""
+    for _attempt in range(RETRIES):
+        live = record.record_one(BY_NAME[name], CONFIGS[cfg], build)
+        live.pop("_init_full")
+        mismatch = next(
+            (
+                f"{rec_id}: phase {key!r} drifted from recordings.json\n"
+                f"committed: {json.dumps(committed[key])}\nlive:      {json.dumps(live[key])}"
+                for key in COMPARED
+                if live[key] != committed[key]
+            ),
+            "",
         )
+        if not mismatch:
+            break
+    assert not mismatch, mismatch
     assert live["libfuse"] == committed["libfuse"]
     assert live["daemon_argv"] == committed["daemon_argv"]
