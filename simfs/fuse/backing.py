@@ -29,12 +29,13 @@ from __future__ import annotations
 import errno
 import os
 import stat as st
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from simfs import uapi
-from simfs.bpf import ArgBuffer, BpfProg, prog_from_file, run_program
+from simfs.bpf import ArgBuffer, BpfProg, fault_note, prog_from_file, run_program
 from simfs.vfs import dcache, ops
 from simfs.vfs.file import SEEK_CUR, SEEK_SET, File
 from simfs.vfs.inode import (
@@ -233,9 +234,28 @@ def _decision(ret: int) -> str:
 
 
 def _run_bpf(op: Op, prog: BpfProg, fa: BpfArgs, phase: str) -> int:
-    """``fuse_bpf_run`` + a ``bpf`` trace event."""
+    """``fuse_bpf_run`` + a ``bpf`` trace event.  What the program left in its out
+    buffers is what the engine goes on with, so it is checked here, where it is consumed:
+    a value the wire format cannot hold is the program's fault (``check_buffer_access``:
+    ``-EACCES``, see :mod:`simfs.bpf`), and the operation fails with it."""
     k = op.kernel
+    shapes = [type(b.value) for b in fa.out_args]
     ret = run_program(k, prog, fa, phase)
+    if ret >= 0:
+        bad = _out_args_fault(fa, shapes)
+        if bad:
+            opname = uapi.opcode_name(fa.opcode)
+            k.hooks.emit(
+                "bpf_fault",
+                prog=prog.name,
+                phase=phase,
+                opcode=opname,
+                nodeid=fa.nodeid,
+                reason=bad,
+                errno=errno.EACCES,
+            )
+            k.explain(errno.EACCES, fault_note(prog.name, opname, phase, errno.EACCES, bad))
+            ret = -errno.EACCES
     k.hooks.emit(
         "bpf",
         phase=phase,
@@ -246,6 +266,22 @@ def _run_bpf(op: Op, prog: BpfProg, fa: BpfArgs, phase: str) -> int:
         decision=_decision(ret),
     )
     return ret
+
+
+def _out_args_fault(fa: BpfArgs, shapes: list[type]) -> str:
+    """Why an out buffer's value cannot go on to the backing op, finalize or the
+    daemon (a changed type, or a field the wire struct cannot hold), or ``""``."""
+    for i, (buf, shape) in enumerate(zip(fa.out_args, shapes, strict=False)):
+        value = buf.value
+        if shape is not type(None) and not isinstance(value, shape):
+            return f"out_args[{i}] holds {shape.__name__}, program left {type(value).__name__}"
+        if value is None:
+            continue
+        try:
+            uapi.pack_value(value)
+        except (ValueError, TypeError, OverflowError, AttributeError, struct.error) as e:
+            return f"out_args[{i}] ({type(value).__name__}) cannot be stored: {e}"
+    return ""
 
 
 def _filter_request(op: Op, fa: BpfArgs, post: bool, out_sizes: list[int]) -> None:

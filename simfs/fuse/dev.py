@@ -283,6 +283,7 @@ class _Entry:
     error: int = 0  # out.h.error once finished
     values: list[WireValue] = field(default_factory=list)
     why_unanswered: str = ""
+    why_failed: str = ""  # the note for the caller when the daemon or its reply failed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +378,7 @@ class FuseConn:
         init_flags_wanted: int = FUSE_KERNEL_INIT_FLAGS,
         max_readahead: int = VM_READAHEAD_PAGES * uapi.PAGE_SIZE,
         clock: Any = None,
+        explain: Callable[[int, str], None] | None = None,
     ) -> None:
         if no_daemon and daemon is not None:
             raise UsageError(
@@ -388,6 +390,9 @@ class FuseConn:
         self.no_daemon = no_daemon
         self.init_flags_wanted = init_flags_wanted
         self.clock = clock
+        #: where a failed request's reason goes (``Kernel.explain``: a note on the
+        #: caller's OSError)
+        self.explain = explain
         self.state = ConnState.NEW
         # fuse_conn_init / fuse_iqueue_init
         self.reqctr = 0  # fiq->reqctr: fuse_get_unique adds FUSE_REQ_ID_STEP first
@@ -639,7 +644,10 @@ class FuseConn:
     def _outcome(self, entry: _Entry) -> list[WireValue]:
         if entry.finished:
             if entry.error:
-                raise _oserror(-entry.error)
+                e = _oserror(-entry.error)
+                if entry.why_failed:
+                    e.add_note(entry.why_failed)
+                raise e
             return entry.values
         req = entry.request
         where = f"unique {req.unique}, " if req is not None else ""
@@ -842,32 +850,53 @@ class FuseConn:
             self._write(daemon, req, reply)
         elif reply is None:
             if not entry.finished:
-                entry.why_unanswered = "the daemon read it and never replied"
-        elif reply == "failed" and self._processing.get(unique) is entry:
-            # simfs rule (no kernel counterpart): a daemon that raised fails its request EIO
+                entry.why_unanswered = (
+                    f"the daemon read it and never replied (its handler for {req.name} "
+                    "returned None)"
+                )
+        elif isinstance(reply, tuple) and self._processing.get(unique) is entry:
+            # simfs rule (no kernel counterpart): a daemon that raised, or answered with
+            # something that is not a Reply, fails its request EIO
             del self._processing[unique]
-            self._finish(entry, -errno.EIO)
+            self._fail(entry, req, reply[1])
 
     def _call_daemon(
         self, daemon: Daemon, req: Request
-    ) -> Reply | Literal["failed", "exited"] | None:
+    ) -> Reply | tuple[Literal["failed"], str] | Literal["exited"] | None:
+        """Run the daemon's handler; a failure comes back as ``("failed", note)``."""
+        name = type(daemon).__name__
         try:
             if req.opcode == uapi.FUSE_INIT:
-                return daemon.init(req)
-            return daemon.handle(req)
+                reply = daemon.init(req)
+            else:
+                reply = daemon.handle(req)
         except DaemonExit as e:
             self._daemon_exited(req, str(e))
             return "exited"
         except OSError as e:
-            if isinstance(e.errno, int) and e.errno > 0:
+            if isinstance(e.errno, int) and 0 < e.errno < 512:
                 return Reply.error(e.errno)
-            self._daemon_failed(req, e)
-            return "failed"
+            return "failed", self._daemon_failed(req, e, name)
         except Exception as e:
-            self._daemon_failed(req, e)
-            return "failed"
+            return "failed", self._daemon_failed(req, e, name)
+        if reply is not None and not isinstance(reply, Reply):
+            reason = (
+                f"daemon {name}, {req.name} (unique {req.unique}): the handler returned "
+                f"{type(reply).__name__}, expected simfs.Reply or None; return "
+                "Reply(...) or Reply.error(errno.EXXX)"
+            )
+            self.hooks.emit(
+                "daemon_exception",
+                reason=reason,
+                unique=req.unique,
+                opcode=req.name,
+                nodeid=req.nodeid,
+                exception=None,
+            )
+            return "failed", reason
+        return reply
 
-    def _daemon_failed(self, req: Request, exc: BaseException) -> None:
+    def _daemon_failed(self, req: Request, exc: BaseException, name: str) -> str:
         self.hooks.emit(
             "daemon_exception",
             reason=f"{type(exc).__name__}: {exc}",
@@ -876,6 +905,23 @@ class FuseConn:
             nodeid=req.nodeid,
             exception=exc,
         )
+        how = (
+            f"raised OSError with errno {exc.errno!r} (a reply error must be 1..511)"
+            if isinstance(exc, OSError)
+            else f"raised {type(exc).__name__}: {exc}"
+        )
+        return (
+            f"daemon {name}, {req.name} (unique {req.unique}): the handler {how}; the "
+            "request fails EIO.  Return Reply.error(errno.EXXX) or raise OSError(errno) "
+            "to fail it on purpose"
+        )
+
+    def _fail(self, entry: _Entry, req: Request | None, note: str) -> None:
+        """End ``entry`` with EIO and say why to the caller (a note on its OSError)."""
+        entry.why_failed = note
+        if self.explain is not None:
+            self.explain(errno.EIO, note)
+        self._finish(entry, -errno.EIO)
 
     def _daemon_exited(self, req: Request | None, reason: str) -> None:
         self.hooks.emit(
@@ -890,7 +936,31 @@ class FuseConn:
     def _write(self, daemon: Daemon, req: Request, reply: Reply) -> None:
         """The daemon's ``write(2)`` of ``reply`` (``fuse_dev_do_write``)."""
         unique = req.unique if reply.unique is None else reply.unique
-        payload = reply.payload_bytes()
+        payload, bad = self._reply_bytes(reply, unique)
+        if bad:
+            # the bytes such a reply stands for cannot exist: the write is refused as a
+            # malformed one (fuse_dev_do_write/copy_out_args: -EINVAL to the writer) and
+            # the request it answers fails EIO, as after any rejected reply
+            target = self._processing.pop(req.unique, None)
+            note = (
+                f"daemon {type(daemon).__name__}, {req.name} (unique {req.unique}), "
+                f"reply: {bad}; the write fails EINVAL and the request EIO"
+            )
+            self.hooks.emit(
+                "protocol_error",
+                reason=bad,
+                unique=req.unique,
+                opcode=req.name,
+                writer_errno=-errno.EINVAL,
+                request_error=-errno.EIO if target is not None else None,
+            )
+            if target is not None:
+                self._fail(target, req, note)
+            try:
+                daemon.write_failed(req, reply, errno.EINVAL)
+            except DaemonExit as e:
+                self._daemon_exited(req, str(e))
+            return
         self.hooks.emit(
             "reply",
             unique=unique,
@@ -901,6 +971,15 @@ class FuseConn:
         err, reason, target = self._do_write(
             daemon, unique, reply.error, payload, getattr(reply, "via_ioctl", False)
         )
+        if err and target is not None and target.finished and target.error == -errno.EIO:
+            note = (
+                f"daemon {type(daemon).__name__}, {req.name} (unique {unique}), reply: "
+                f"{reason}; the kernel rejected it (write -> {_errname(err)}) and failed "
+                "the request EIO"
+            )
+            target.why_failed = note
+            if self.explain is not None:
+                self.explain(errno.EIO, note)
         if err:
             self.hooks.emit(
                 "protocol_error",
@@ -914,6 +993,20 @@ class FuseConn:
                 daemon.write_failed(req, reply, -err)
             except DaemonExit as e:
                 self._daemon_exited(req, str(e))
+
+    @staticmethod
+    def _reply_bytes(reply: Reply, unique: object) -> tuple[bytes, str]:
+        """The payload of ``reply`` and ``""``, or ``b""`` and why it cannot be written
+        (a header field or a struct field the wire format cannot hold)."""
+        if isinstance(unique, bool) or not isinstance(unique, int) or not 0 <= unique < 2**64:
+            return b"", f"header unique {unique!r} is not a u64"
+        error = reply.error
+        if isinstance(error, bool) or not isinstance(error, int) or not -(2**31) <= error < 2**31:
+            return b"", f"header error {error!r} is not an s32"
+        try:
+            return reply.payload_bytes(), ""
+        except (ValueError, TypeError, OverflowError, AttributeError) as e:
+            return b"", f"cannot be packed: {e}"
 
     def _do_write(
         self, daemon: Daemon, unique: int, error: int, payload: bytes, via_ioctl: bool = False

@@ -547,7 +547,10 @@ def vfs_write(k: Kernel, file: File, data: bytes, offset: int | None) -> int:
     else:
         pos = file.pos if offset is None else offset
     if pos + len(data) > MAX_LFS_FILESIZE:
-        raise oserror(errno.EFBIG)
+        # rw_verify_area: pos + count overflows loff_t -> EINVAL (measured on 6.18 tmpfs:
+        # pwrite(fd, b"x", 2**63 - 1) is EINVAL); generic_write_check_limits' EFBIG for
+        # pos >= s_maxbytes cannot be reached when s_maxbytes is MAX_LFS_FILESIZE
+        raise oserror(errno.EINVAL)
     n = inode.write(file, pos, data)
     if offset is None:
         file.pos = pos + n
