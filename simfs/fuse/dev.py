@@ -651,9 +651,14 @@ class FuseConn:
             return entry.values
         req = entry.request
         where = f"unique {req.unique}, " if req is not None else ""
+        why = entry.why_unanswered or (
+            "the daemon read it and no reply for its unique was written"
+            if req is not None
+            else "it is still queued and nobody reads the connection"
+        )
         raise UnansweredRequest(
             f"{uapi.opcode_name(entry.args.opcode)} ({where}nodeid {entry.args.nodeid}) is "
-            f"never answered: {entry.why_unanswered}.  On Linux the caller would sleep in "
+            f"never answered: {why}.  On Linux the caller would sleep in "
             "request_wait_answer until the connection is aborted."
         )
 
@@ -981,6 +986,12 @@ class FuseConn:
             if self.explain is not None:
                 self.explain(errno.EIO, note)
         if err:
+            waiting = self._processing.get(req.unique)
+            if waiting is not None and not waiting.why_unanswered:
+                waiting.why_unanswered = (
+                    f"the daemon's reply was rejected ({reason}: its write failed "
+                    f"{_errname(err)}) and no other reply came"
+                )
             self.hooks.emit(
                 "protocol_error",
                 reason=reason,

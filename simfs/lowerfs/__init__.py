@@ -819,8 +819,9 @@ class LowerInode(Inode):
         page = offset // PAGE_SIZE
         last = (size + PAGE_SIZE - 1) // PAGE_SIZE
         if whence == SEEK_DATA:
-            while page < last and page not in pages:
-                page += 1
+            # the first allocated page at or after the offset (the set of pages, not the
+            # size, bounds the search: a hole may be terabytes long)
+            page = min((p for p in pages if page <= p < last), default=last)
             if page >= last:
                 raise oserror(errno.ENXIO)
             new = max(offset, page * PAGE_SIZE)

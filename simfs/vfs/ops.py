@@ -641,6 +641,11 @@ def vfs_copy_file_range(
         raise oserror(errno.EISDIR)
     if not st.S_ISREG(fin.inode.mode) or not st.S_ISREG(fout.inode.mode):
         raise oserror(errno.EINVAL)
+    # generic_copy_file_checks: "Ensure offsets don't wrap" -- pos + count is computed in
+    # unsigned 64-bit (count is a size_t), so a negative offset wraps -> EOVERFLOW
+    # (measured: copy_file_range(fd, fd2, 1, -1) is EOVERFLOW on 6.18)
+    if off_in % 2**64 + length >= 2**64 or off_out % 2**64 + length >= 2**64:
+        raise oserror(errno.EOVERFLOW)
     if off_in < 0 or off_out < 0:
         raise oserror(errno.EINVAL)
     # generic_copy_file_checks: shorten to EOF first, then refuse overlap in one file
