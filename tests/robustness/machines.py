@@ -3,11 +3,17 @@ given program, a classic mount with a given daemon."""
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
 import simfs
+import simfs.bpf
+import simfs.daemons
+from simfs import uapi
 from simfs.daemons import Passthrough
+from simfs.errors import UnansweredRequest
+from simfs.testing.snapshot import diff_snapshots, snapshot_lower
 
 
 def lower_kernel(disk_size: int = 1 << 30) -> tuple[simfs.Kernel, simfs.Process]:
@@ -107,3 +113,103 @@ def trace_fingerprint(k: simfs.Kernel) -> list[str]:
         }
         out.append(f"{e.kind} {sorted(data.items(), key=lambda kv: kv[0])!r} {e.end!r}")
     return out
+
+
+# --- a workload that checks the promises after every call -------------------------------------
+#: Requests that change the lower tree when the daemon or the backing op carries them out.
+MUTATING_OPCODES = {
+    uapi.FUSE_CREATE,
+    uapi.FUSE_MKNOD,
+    uapi.FUSE_MKDIR,
+    uapi.FUSE_SYMLINK,
+    uapi.FUSE_LINK,
+    uapi.FUSE_UNLINK,
+    uapi.FUSE_RMDIR,
+    uapi.FUSE_RENAME,
+    uapi.FUSE_RENAME2,
+    uapi.FUSE_SETATTR,
+    uapi.FUSE_WRITE,
+    uapi.FUSE_SETXATTR,
+    uapi.FUSE_REMOVEXATTR,
+    uapi.FUSE_FALLOCATE,
+}
+
+
+def _workload(base: str) -> list[tuple[str, Any]]:
+    def rw(p: simfs.Process) -> bytes:
+        fd = p.open(f"{base}/a", os.O_RDWR)
+        try:
+            p.write(fd, b"xy")
+            return p.pread(fd, 10, 0)
+        finally:
+            p.close(fd)
+
+    return [
+        ("stat", lambda p: p.stat(f"{base}/a")),
+        ("listdir", lambda p: p.listdir(base)),
+        ("read-write", rw),
+        ("create", lambda p: p.close(p.open(f"{base}/n", os.O_CREAT | os.O_RDWR, 0o644))),
+        ("mkdir", lambda p: p.mkdir(f"{base}/m", 0o755)),
+        ("symlink", lambda p: p.symlink("a", f"{base}/s")),
+        ("readlink", lambda p: p.readlink(f"{base}/s")),
+        ("rename", lambda p: p.rename(f"{base}/n", f"{base}/n2")),
+        ("chmod", lambda p: p.chmod(f"{base}/a", 0o600)),
+        ("truncate", lambda p: p.truncate(f"{base}/a", 3)),
+        ("setxattr", lambda p: p.setxattr(f"{base}/a", "user.x", b"1")),
+        ("getxattr", lambda p: p.getxattr(f"{base}/a", "user.x")),
+        ("statvfs", lambda p: p.statvfs(base)),
+        ("unlink", lambda p: p.unlink(f"{base}/n2")),
+        ("rmdir", lambda p: p.rmdir(f"{base}/m")),
+        ("link", lambda p: p.link(f"{base}/a", f"{base}/hl")),
+        ("fallocate", lambda p: p.posix_fallocate(p.open(f"{base}/a", os.O_RDWR), 0, 100)),
+    ]
+
+
+def _changed_lower(k: simfs.Kernel, start: int) -> bool:
+    """Did a request that changes the lower tree succeed since trace event ``start``
+    (a daemon reply without error, or a backing op without error)?"""
+    sent: dict[int, int] = {}
+    for e in k.trace.events[start:]:
+        if e.kind == "request":
+            sent[e.data["unique"]] = e.data["opcode_num"]
+        elif e.kind == "reply" and not e.data.get("error"):
+            if sent.get(e.data["unique"], -1) & uapi.FUSE_OPCODE_FILTER in MUTATING_OPCODES:
+                return True
+        elif e.kind == "backing" and not str(e.data.get("result", "")).startswith("-E"):
+            return True
+    return False
+
+
+def run_checked(k: simfs.Kernel, p: simfs.Process, base: str) -> list[str]:
+    """Run the workload on ``base``; after every call check that only ``OSError`` (or
+    the documented :class:`~simfs.errors.UnansweredRequest`) escaped and that a call that
+    failed before any lower-changing request succeeded left the lower tree as it was.
+    Returns the outcomes (for determinism checks)."""
+    outcomes = []
+    for name, call in _workload(base):
+        before = snapshot_lower(k.lower, "/data")
+        start = len(k.trace.events)
+        try:
+            call(p)
+            outcomes.append(f"{name}: ok")
+        except OSError as e:
+            outcomes.append(f"{name}: {errno.errorcode.get(e.errno or 0, e.errno)}")
+            if not _changed_lower(k, start):
+                after = snapshot_lower(k.lower, "/data")
+                assert before == after, f"{name} failed and changed the lower tree:\n" + (
+                    "\n".join(diff_snapshots(before, after, ("before", "after")))
+                )
+        except UnansweredRequest as e:
+            assert str(e).split("never answered: ", 1)[-1].strip(". "), "empty reason"
+            outcomes.append(f"{name}: unanswered")
+    return outcomes
+
+
+def assert_usable(k: simfs.Kernel) -> None:
+    """A fresh process still works on the lower tree."""
+    q = k.spawn()
+    q.stat("/data")
+    q.listdir("/data")
+    fd = q.open("/data/usable", os.O_CREAT | os.O_RDWR, 0o644)
+    assert q.write(fd, b"ok") == 2
+    assert q.pread(fd, 2, 0) == b"ok"

@@ -11,6 +11,8 @@ import stat
 import pytest
 
 import simfs
+import simfs.bpf
+import simfs.daemons
 from simfs import uapi
 from simfs.errors import UnansweredRequest, UsageError
 
