@@ -23,6 +23,7 @@ __all__ = [
     "as_id",
     "as_off",
     "as_ssize",
+    "umode",
 ]
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -117,3 +118,10 @@ def as_fileno(value: Any) -> int:
     if fd < 0:
         raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
     return fd
+
+
+def umode(mode: int) -> int:
+    """The kernel's side of a mode argument: ``SYSCALL_DEFINE`` declares it ``umode_t``
+    (unsigned short), so the C int is truncated to 16 bits (``mkdir(p, -1)`` asks for
+    0o177777: every permission bit, file-type bits ignored by mkdir, EINVAL from mknod)."""
+    return mode & 0xFFFF

@@ -26,6 +26,7 @@ from simfs.args import (
     as_id,
     as_off,
     as_ssize,
+    umode,
 )
 from simfs.vfs import fsnotify, ops
 from simfs.vfs.cred import Cred
@@ -331,7 +332,7 @@ class Process:
     def open(self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         """``os.open``."""
         p, _ = _fspath(path, "open")
-        flags, mode = as_c_int(flags), as_c_int(mode)
+        flags, mode = as_c_int(flags), umode(as_c_int(mode))
 
         def do() -> int:
             file = self._do_open(p, flags, mode, dir_fd)
@@ -736,7 +737,7 @@ class Process:
         if not follow_symlinks and os.chmod not in os.supports_follow_symlinks:
             # what os.chmod does on this platform (no lchmod on Linux)
             raise NotImplementedError("chmod: follow_symlinks unavailable on this platform")
-        mode = as_c_int(mode)
+        mode = umode(as_c_int(mode))
 
         def do() -> None:
             res = self._path_or_fd(path, "chmod", follow_symlinks, dir_fd)
@@ -858,7 +859,7 @@ class Process:
     def mkdir(self, path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
         """``os.mkdir``."""
         p, _ = _fspath(path, "mkdir")
-        mode = as_c_int(mode)
+        mode = umode(as_c_int(mode))
 
         def do() -> None:
             parent, dentry = self._create_target(p, dir_fd, True)
@@ -874,7 +875,7 @@ class Process:
     ) -> None:
         """``os.mknod``."""
         p, _ = _fspath(path, "mknod")
-        mode, device = as_c_int(mode), as_dev(device)
+        mode, device = umode(as_c_int(mode)), as_dev(device)
 
         def do() -> None:
             ftype = st.S_IFMT(mode)
@@ -896,8 +897,7 @@ class Process:
 
     def mkfifo(self, path: Any, mode: int = 0o666, *, dir_fd: int | None = None) -> None:
         """``os.mkfifo``: ``mknod(S_IFIFO | mode)``; type bits in ``mode`` make it EINVAL."""
-        mode = as_c_int(mode)
-        self.mknod(path, mode | st.S_IFIFO, 0, dir_fd=dir_fd)
+        self.mknod(path, umode(as_c_int(mode) | st.S_IFIFO), 0, dir_fd=dir_fd)
 
     def symlink(
         self, src: Any, dst: Any, target_is_directory: bool = False, *, dir_fd: int | None = None

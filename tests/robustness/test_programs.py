@@ -18,6 +18,7 @@ import simfs
 import simfs.bpf
 import simfs.daemons
 from simfs import uapi
+from simfs.testing.profiles import machine_settings
 
 from .machines import assert_usable, bpf_mount, run_checked, trace_fingerprint
 from .test_replies import OPCODES, field_values, garbage_structs
@@ -111,7 +112,7 @@ def _run(opcode: int, action: Any, ret: Any) -> tuple[simfs.Kernel, list[str]]:
     return k, outcomes
 
 
-@settings(max_examples=120)
+@settings(machine_settings(weight=2.0))
 @given(
     opcode=st.sampled_from(BPF_OPCODES),
     phase=st.sampled_from([uapi.FUSE_PREFILTER, uapi.FUSE_POSTFILTER]),

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import simfs
 from simfs import uapi
+from simfs.testing.profiles import machine_settings
 
 from .machines import Replying, assert_usable, daemon_mount, run_checked, trace_fingerprint
 
@@ -81,19 +82,19 @@ def _raise(exc: BaseException) -> Any:
 
 
 answers = st.one_of(
-    garbage_structs().map(lambda s: (lambda req: simfs.Reply(s))),
-    st.binary(max_size=200).map(lambda b: (lambda req: simfs.Reply.raw(b))),
+    garbage_structs().map(lambda s: lambda req: simfs.Reply(s)),
+    st.binary(max_size=200).map(lambda b: lambda req: simfs.Reply.raw(b)),
     st.tuples(st.binary(max_size=16), st.integers(-(2**40), 2**40)).map(
-        lambda t: (lambda req: simfs.Reply.raw(t[0], error=t[1]))
+        lambda t: lambda req: simfs.Reply.raw(t[0], error=t[1])
     ),
     st.integers(-(2**66), 2**66).map(
-        lambda u: (lambda req: simfs.Reply(uapi.FuseAttrOut(), unique=u))
+        lambda u: lambda req: simfs.Reply(uapi.FuseAttrOut(), unique=u)
     ),
-    st.sampled_from([0, "x", b"x", [], {}, 3.5, object]).map(lambda v: (lambda req: v)),
+    st.sampled_from([0, "x", b"x", [], {}, 3.5, object]).map(lambda v: lambda req: v),
     st.sampled_from(
         [ValueError("bad"), KeyError("k"), OSError(0, "zero"), OSError(600, "big"), OSError()]
     ).map(_raise),
-    st.integers(-5, 600).map(lambda e: (lambda req: simfs.Reply.error(e))),
+    st.integers(-5, 600).map(lambda e: lambda req: simfs.Reply.error(e)),
 )
 
 
@@ -104,7 +105,7 @@ def _run(opcode: int, answer: Any) -> tuple[simfs.Kernel, list[str]]:
     return k, outcomes
 
 
-@settings(max_examples=120)
+@settings(machine_settings(weight=2.0))
 @given(opcode=st.sampled_from(OPCODES), answer=answers)
 def test_garbage_replies_fail_only_their_request(opcode: int, answer: Any) -> None:
     k1, out1 = _run(opcode, answer)
