@@ -921,6 +921,18 @@ class FuseConn:
             "to fail it on purpose"
         )
 
+    def reject(self, opcode: int, reason: str) -> OSError:
+        """The filesystem code found an answer unusable (``fuse_invalid_attr``, a bad
+        ``nodeid``, a dirent ``parse_dirfile`` refuses...): the ``EIO`` to raise, with a
+        note naming the daemon, the opcode and the reason, also given to :attr:`explain`."""
+        who = f"daemon {type(self.daemon).__name__}" if self.daemon is not None else "reply"
+        note = f"{who}, {uapi.opcode_name(opcode)}: {reason} -> EIO"
+        if self.explain is not None:
+            self.explain(errno.EIO, note)
+        e = _oserror(errno.EIO)
+        e.add_note(note)
+        return e
+
     def _fail(self, entry: _Entry, req: Request | None, note: str) -> None:
         """End ``entry`` with EIO and say why to the caller (a note on its OSError)."""
         entry.why_failed = note

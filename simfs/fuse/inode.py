@@ -84,6 +84,15 @@ def fuse_invalid_attr(attr: uapi.FuseAttr) -> bool:
     return not fuse_valid_type(attr.mode) or attr.size > LLONG_MAX
 
 
+def attr_problem(attr: uapi.FuseAttr) -> str:
+    """Why ``fuse_invalid_attr`` refuses ``attr`` (``""`` when it does not)."""
+    if not fuse_valid_type(attr.mode):
+        return f"attr.mode {attr.mode:#o} has no valid file type (fuse_valid_type)"
+    if attr.size > LLONG_MAX:
+        return f"attr.size {attr.size} is above LLONG_MAX (fuse_invalid_attr)"
+    return ""
+
+
 def invalid_nodeid(nodeid: int) -> bool:
     """``invalid_nodeid``: 0 and the root id cannot name a new entry."""
     return nodeid == 0 or nodeid == uapi.FUSE_ROOT_ID

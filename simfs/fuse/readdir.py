@@ -29,6 +29,7 @@ from simfs.fuse.dev import FuseArgs
 from simfs.fuse.inode import (
     FuseFile,
     FuseInode,
+    attr_problem,
     fuse_dentry_settime,
     fuse_file,
     fuse_invalid_attr,
@@ -60,12 +61,16 @@ def fuse_use_readdirplus(dir: FuseInode, pos: int) -> bool:
     return pos == 0
 
 
-def _check_dirent(d: uapi.FuseDirent) -> None:
+def _check_dirent(dir: FuseInode, d: uapi.FuseDirent, opcode: int) -> None:
     """``parse_dirfile``: a record with no name, a name over FUSE_NAME_MAX or one with a
     ``/`` in it is -EIO."""
     n = d.namelen
     if not n or n > uapi.FUSE_NAME_MAX or "/" in d.name:
-        raise oserror(errno.EIO)
+        raise dir.fm.conn.reject(
+            opcode,
+            f"dirent name {d.name!r} is empty, longer than FUSE_NAME_MAX or has a '/' "
+            "(parse_dirfile)",
+        )
 
 
 def _direntplus_link(
@@ -79,7 +84,12 @@ def _direntplus_link(
     if name in (".", ".."):
         return
     if invalid_nodeid(o.nodeid) or fuse_invalid_attr(o.attr):
-        raise oserror(errno.EIO)
+        raise dir.fm.conn.reject(
+            uapi.FUSE_READDIRPLUS,
+            f"entry {name!r}: nodeid {o.nodeid} is invalid"
+            if invalid_nodeid(o.nodeid)
+            else f"entry {name!r}: {attr_problem(o.attr)}",
+        )
     sb = dir.sb
     fm = dir.fm
     parent = file.path.dentry
@@ -163,7 +173,7 @@ def _readdir_uncached(
                 else:
                     dp = None
                     dirent = cast(uapi.FuseDirent, rec)
-                _check_dirent(dirent)
+                _check_dirent(dir, dirent, uapi.FUSE_READDIRPLUS if plus else uapi.FUSE_READDIR)
                 entries.append(DirEntry(dirent.name, dirent.ino, dirent.type, dirent.off))
                 pos = dirent.off
                 if dp is not None:
