@@ -240,22 +240,29 @@ def _run_bpf(op: Op, prog: BpfProg, fa: BpfArgs, phase: str) -> int:
     ``-EACCES``, see :mod:`simfs.bpf`), and the operation fails with it."""
     k = op.kernel
     shapes = [type(b.value) for b in fa.out_args]
+    saved = [
+        (b, list(b.value) if isinstance(b.value, list) else b.value, b.size) for b in fa.out_args
+    ]
     ret = run_program(k, prog, fa, phase)
-    if ret >= 0:
-        bad = _out_args_fault(fa, shapes)
-        if bad:
-            opname = uapi.opcode_name(fa.opcode)
-            k.hooks.emit(
-                "bpf_fault",
-                prog=prog.name,
-                phase=phase,
-                opcode=opname,
-                nodeid=fa.nodeid,
-                reason=bad,
-                errno=errno.EACCES,
-            )
-            k.explain(errno.EACCES, fault_note(prog.name, opname, phase, errno.EACCES, bad))
-            ret = -errno.EACCES
+    bad = _out_args_fault(fa, shapes)
+    if bad:
+        # the verifier never lets such a store happen: the buffers keep what they held,
+        # so finalize and the caller only ever see values of the wire format
+        for buf, value, size in saved:
+            buf.value, buf.size = value, size
+    if ret >= 0 and bad:
+        opname = uapi.opcode_name(fa.opcode)
+        k.hooks.emit(
+            "bpf_fault",
+            prog=prog.name,
+            phase=phase,
+            opcode=opname,
+            nodeid=fa.nodeid,
+            reason=bad,
+            errno=errno.EACCES,
+        )
+        k.explain(errno.EACCES, fault_note(prog.name, opname, phase, errno.EACCES, bad))
+        ret = -errno.EACCES
     k.hooks.emit(
         "bpf",
         phase=phase,

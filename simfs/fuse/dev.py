@@ -393,6 +393,7 @@ class FuseConn:
         #: where a failed request's reason goes (``Kernel.explain``: a note on the
         #: caller's OSError)
         self.explain = explain
+        self.init_failure = ""  # why INIT failed, for the notes of later ECONNREFUSED
         self.state = ConnState.NEW
         # fuse_conn_init / fuse_iqueue_init
         self.reqctr = 0  # fiq->reqctr: fuse_get_unique adds FUSE_REQ_ID_STEP first
@@ -518,6 +519,17 @@ class FuseConn:
         self.conn_init = False
         self.conn_error = True
         self.initialized = True
+        if error:
+            why = f"the INIT request failed with {_errname(error)}"
+        elif not isinstance(arg, uapi.FuseInitOut):
+            why = "the INIT reply carried no fuse_init_out"
+        else:
+            why = f"the INIT reply has major {arg.major}, not {uapi.FUSE_KERNEL_VERSION}"
+        daemon = type(self.daemon).__name__ if self.daemon is not None else "none"
+        self.init_failure = (
+            f"daemon {daemon}: {why} (process_init_reply -> conn_error), so every request "
+            "on this connection fails ECONNREFUSED"
+        )
         if self.state is ConnState.AWAITING_INIT:  # an abort already decided otherwise
             self._transition(ConnEvent.INIT_ERROR)
 
@@ -625,7 +637,12 @@ class FuseConn:
         if admit is Admit.ENOTCONN:
             raise _oserror(errno.ENOTCONN)
         if admit is Admit.ECONNREFUSED:
-            raise _oserror(errno.ECONNREFUSED)
+            e = _oserror(errno.ECONNREFUSED)
+            if self.init_failure:
+                e.add_note(self.init_failure)
+                if self.explain is not None:
+                    self.explain(errno.ECONNREFUSED, self.init_failure)
+            raise e
         if admit is Admit.WAIT_INIT:
             raise UnansweredRequest(
                 f"{uapi.opcode_name(args.opcode)} (nodeid {args.nodeid}) would wait forever: "

@@ -202,6 +202,7 @@ def run_checked(k: simfs.Kernel, p: simfs.Process, base: str) -> list[str]:
         except UnansweredRequest as e:
             assert str(e).split("never answered: ", 1)[-1].strip(". "), "empty reason"
             outcomes.append(f"{name}: unanswered")
+        assert_store_consistent(k)
     return outcomes
 
 
@@ -213,3 +214,34 @@ def assert_usable(k: simfs.Kernel) -> None:
     fd = q.open("/data/usable", os.O_CREAT | os.O_RDWR, 0o644)
     assert q.write(fd, b"ok") == 2
     assert q.pread(fd, 2, 0) == b"ok"
+
+
+def assert_store_consistent(k: simfs.Kernel) -> None:
+    """Link counts and the page charge of the lower store agree with its contents: every
+    non-directory's ``st_nlink`` is the number of names it has, and the pages charged
+    against ``disk_size`` are the pages of the files the kernel has seen (linked, or
+    unlinked and still open)."""
+    from pyfakefs.fake_file import FakeDirectory
+
+    from simfs.lowerfs import _charged_pages
+
+    names: dict[int, int] = {}
+    objs: dict[int, Any] = {}
+    stack = [k.lower.root]
+    while stack:
+        d = stack.pop()
+        for obj in d.entries.values():
+            if isinstance(obj, FakeDirectory):
+                stack.append(obj)
+                continue
+            names[id(obj)] = names.get(id(obj), 0) + 1
+            objs[id(obj)] = obj
+    for key, obj in objs.items():
+        assert obj.st_nlink == names[key], (
+            f"{obj.name}: st_nlink {obj.st_nlink}, {names[key]} names"
+        )
+    for inode in k.lower_sb.icache.values():
+        if inode.nlink == 0 and id(inode.obj) not in objs:
+            objs[id(inode.obj)] = inode.obj
+    charged = sum(_charged_pages(o) for o in objs.values() if getattr(o, "_simfs_seen", False))
+    assert k.lower.pages_used == charged, f"{k.lower.pages_used} pages charged, {charged} in use"

@@ -13,7 +13,7 @@ import pytest
 import simfs
 from simfs.testing.snapshot import diff_snapshots, snapshot_lower
 
-from .machines import MUTATING_OPS, Op, populated_kernel
+from .machines import MUTATING_OPS, Op, assert_store_consistent, populated_kernel
 
 ROUTES = ["lower", "fuse-bpf"]
 
@@ -66,6 +66,7 @@ def test_a_fault_at_every_step_leaves_the_lower_tree_unchanged(
         assert ei.value.errno == err, f"{op[0]} step {index} ({steps[index]})"
         after = snapshot_lower(k.lower, "/data", times=True)
         assert before == after, "\n".join(diff_snapshots(before, after, ("before", "after")))
+        assert_store_consistent(k)
         # still usable: a fresh process walks, lists and writes
         q = k.spawn()
         assert q.stat(f"{base}/d").st_nlink == 2
@@ -100,3 +101,4 @@ def test_a_full_disk_fails_each_allocating_op_with_enospc_and_changes_nothing(
     assert p.stat(f"{base}/b").st_blocks == 0
     p.ftruncate(fill, 0)  # pages come back
     assert p.write(fd, b"x") == 1
+    assert_store_consistent(k)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import simfs
+import simfs.daemons
 from simfs import uapi
 
 from .machines import Replying, daemon_mount
@@ -89,3 +90,15 @@ def test_refused_replies_explain_themselves(case: Any) -> None:
     assert ei.value.errno == errno.EIO
     note = " ".join(getattr(ei.value, "__notes__", ()))
     assert "daemon Replying" in note and uapi.opcode_name(opcode) in note and words in note
+
+
+def test_requests_after_a_failed_init_say_why() -> None:
+    class BadInit(simfs.daemons.Passthrough):
+        def init(self, req: simfs.Request) -> simfs.Reply | None:
+            return simfs.Reply(uapi.FuseInitOut(major=6))
+
+    _k, p = daemon_mount(BadInit("/data"))
+    with pytest.raises(ConnectionRefusedError) as ei:
+        p.stat("/mnt")
+    note = " ".join(ei.value.__notes__)
+    assert "daemon BadInit" in note and "major 6" in note
