@@ -532,9 +532,9 @@ def stat_to_attr(ks: Kstat) -> uapi.FuseAttr:
         ino=ks.ino,
         size=ks.size,
         blocks=ks.blocks,
-        atime=ks.atime_ns // 10**9,
-        mtime=ks.mtime_ns // 10**9,
-        ctime=ks.ctime_ns // 10**9,
+        atime=uapi.time_to_wire(ks.atime_ns)[0],
+        mtime=uapi.time_to_wire(ks.mtime_ns)[0],
+        ctime=uapi.time_to_wire(ks.ctime_ns)[0],
         atimensec=ks.atime_ns % 10**9,
         mtimensec=ks.mtime_ns % 10**9,
         ctimensec=ks.ctime_ns % 10**9,
@@ -1059,9 +1059,9 @@ def _getattr_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     inode.uid = attr.uid
     inode.gid = attr.gid
     inode.blocks = attr.blocks
-    inode.atime_ns = attr.atime * 10**9 + attr.atimensec
-    inode.mtime_ns = attr.mtime * 10**9 + attr.mtimensec
-    inode.ctime_ns = attr.ctime * 10**9 + attr.ctimensec
+    inode.atime_ns = uapi.time_from_wire(attr.atime, attr.atimensec)
+    inode.mtime_ns = uapi.time_from_wire(attr.mtime, attr.mtimensec)
+    inode.ctime_ns = uapi.time_from_wire(attr.ctime, attr.ctimensec)
     inode.size = attr.size
     inode.blksize = attr.blksize or 4096
     inode.i_time = op.kernel.clock.now_ns() + valid
@@ -1117,11 +1117,11 @@ def _setattr_init(op: Op) -> BpfArgs:
         valid=valid,
         fh=getattr(_ff(attr.file), "fh", 0) if attr.file is not None else 0,
         size=max(attr.size, 0),
-        atime=attr.atime_ns // 10**9,
+        atime=uapi.time_to_wire(attr.atime_ns)[0],
         atimensec=attr.atime_ns % 10**9,
-        mtime=attr.mtime_ns // 10**9,
+        mtime=uapi.time_to_wire(attr.mtime_ns)[0],
         mtimensec=attr.mtime_ns % 10**9,
-        ctime=attr.ctime_ns // 10**9,
+        ctime=uapi.time_to_wire(attr.ctime_ns)[0],
         ctimensec=attr.ctime_ns % 10**9,
         mode=attr.mode & 0xFFFFFFFF,
         uid=attr.uid & 0xFFFFFFFF,
@@ -1147,8 +1147,8 @@ def _setattr_backing(op: Op, fa: BpfArgs) -> Any:
         uid=fsi.uid,
         gid=fsi.gid,
         size=fsi.size,
-        atime_ns=fsi.atime * 10**9 + fsi.atimensec,
-        mtime_ns=fsi.mtime * 10**9 + fsi.mtimensec,
+        atime_ns=uapi.time_from_wire(fsi.atime, fsi.atimensec),
+        mtime_ns=uapi.time_from_wire(fsi.mtime, fsi.mtimensec),
     )
     ops.notify_change(op.kernel, lower.dentry, new, op.cred)
     if attr.valid & ATTR_SIZE:

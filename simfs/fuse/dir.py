@@ -448,9 +448,9 @@ def _attr_to_kstat(inode: FuseInode, attr: uapi.FuseAttr) -> Kstat:
         gid=attr.gid,
         rdev=attr.rdev,
         size=inode.size,
-        atime_ns=attr.atime * 1_000_000_000 + attr.atimensec,
-        mtime_ns=attr.mtime * 1_000_000_000 + attr.mtimensec,
-        ctime_ns=attr.ctime * 1_000_000_000 + attr.ctimensec,
+        atime_ns=uapi.time_from_wire(attr.atime, attr.atimensec),
+        mtime_ns=uapi.time_from_wire(attr.mtime, attr.mtimensec),
+        ctime_ns=uapi.time_from_wire(attr.ctime, attr.ctimensec),
         blksize=attr.blksize if attr.blksize else 1 << inode.sb.blocksize_bits,
         blocks=attr.blocks,
         dev=inode.sb.dev,
@@ -546,12 +546,12 @@ def iattr_to_fattr(fm: FuseMount, attr: Iattr, trust_local_cmtime: bool) -> uapi
         kw["size"] = attr.size
     if ivalid & ATTR_ATIME:
         valid |= uapi.FATTR_ATIME
-        kw["atime"], kw["atimensec"] = divmod(attr.atime_ns, 1_000_000_000)
+        kw["atime"], kw["atimensec"] = uapi.time_to_wire(attr.atime_ns)
         if not ivalid & ATTR_ATIME_SET:
             valid |= uapi.FATTR_ATIME_NOW
     if ivalid & ATTR_MTIME and _update_mtime(ivalid, attr.file is not None, trust_local_cmtime):
         valid |= uapi.FATTR_MTIME
-        kw["mtime"], kw["mtimensec"] = divmod(attr.mtime_ns, 1_000_000_000)
+        kw["mtime"], kw["mtimensec"] = uapi.time_to_wire(attr.mtime_ns)
         if not ivalid & ATTR_MTIME_SET and not trust_local_cmtime:
             valid |= uapi.FATTR_MTIME_NOW
     for key in ("atime", "mtime"):

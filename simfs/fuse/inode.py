@@ -325,9 +325,9 @@ class FuseInode(Inode):
         self.uid = attr.uid
         self.gid = attr.gid
         self.blocks = attr.blocks
-        self.atime_ns = attr.atime * 1_000_000_000 + attr.atimensec
-        self.mtime_ns = attr.mtime * 1_000_000_000 + attr.mtimensec
-        self.ctime_ns = attr.ctime * 1_000_000_000 + attr.ctimensec
+        self.atime_ns = uapi.time_from_wire(attr.atime, attr.atimensec)
+        self.mtime_ns = uapi.time_from_wire(attr.mtime, attr.mtimensec)
+        self.ctime_ns = uapi.time_from_wire(attr.ctime, attr.ctimensec)
         self.rdev = attr.rdev
         # blksize 0 means the superblock's block size
         self.blksize = attr.blksize if attr.blksize else 1 << self.sb.blocksize_bits
