@@ -9,13 +9,17 @@ import array
 import errno
 import os
 import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import simfs
+from simfs.testing.profiles import machine_settings
 
 # (label, call(os-like, base dir, fd of "f" opened O_RDWR, fd of "g" opened O_RDWR))
 Case = tuple[str, Callable[[Any, str, int, int], Any]]
@@ -139,3 +143,82 @@ def test_bad_arguments_raise_what_os_raises(case: Case, tmp_path: Path) -> None:
     assert (sfd, sfd2) == (0, 1)  # the simulated table starts at 0, the real one does not
     sim = _outcome(lambda: call(p, "/data", sfd, sfd2))
     assert sim == real
+
+
+# --- hypothesis: random argument values, the same conversion errors as os -------------------
+_CONVERSION = (TypeError, ValueError, OverflowError)
+
+values = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.integers(-3, 70000),
+    st.sampled_from([2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, -(2**63), 2**64]),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=3),
+    st.binary(max_size=3),
+    st.none(),
+)
+# descriptors: ours, or values that can never be an open descriptor of this test process
+fds = st.one_of(st.sampled_from(["fd", "fd2"]), st.sampled_from([-1, 2**31, 2**63, "3", 1.5, None]))
+
+CALLS: dict[str, Callable[[Any, str, Any, Any, list[Any]], Any]] = {
+    "pread": lambda o, b, fd, fd2, a: o.pread(fd, a[0], a[1]),
+    "pwrite": lambda o, b, fd, fd2, a: o.pwrite(fd, a[0], a[1]),
+    "lseek": lambda o, b, fd, fd2, a: o.lseek(fd, a[0], a[1]),
+    "ftruncate": lambda o, b, fd, fd2, a: o.ftruncate(fd, a[0]),
+    "truncate": lambda o, b, fd, fd2, a: o.truncate(f"{b}/f", a[0]),
+    "chmod": lambda o, b, fd, fd2, a: o.chmod(f"{b}/f", a[0]),
+    "chown": lambda o, b, fd, fd2, a: o.chown(f"{b}/f", a[0], a[1]),
+    "mkdir": lambda o, b, fd, fd2, a: o.mkdir(f"{b}/m", a[0]),
+    "access": lambda o, b, fd, fd2, a: o.access(f"{b}/f", a[0]),
+    "utime": lambda o, b, fd, fd2, a: o.utime(f"{b}/f", ns=(a[0], a[1])),
+    "setxattr": lambda o, b, fd, fd2, a: o.setxattr(f"{b}/f", "user.h", a[0], a[1]),
+    "copy_file_range": lambda o, b, fd, fd2, a: o.copy_file_range(fd, fd2, a[0], a[1], a[2]),
+    "read": lambda o, b, fd, fd2, a: o.read(fd, a[0]),
+    "write": lambda o, b, fd, fd2, a: o.write(fd, a[0]),
+    "umask": lambda o, b, fd, fd2, a: o.umask(a[0]),
+}
+
+
+def _kind(call: Callable[[], Any]) -> str:
+    try:
+        call()
+    except _CONVERSION as e:
+        return type(e).__name__
+    except (OSError, MemoryError):
+        return "reached the kernel"  # the errno may differ between filesystems
+    return "reached the kernel"
+
+
+def _small(v: Any) -> bool:
+    """Keep real calls harmless: no multi-megabyte reads, writes or files."""
+    return not (isinstance(v, int) and not isinstance(v, bool) and 2**24 < v < 2**62)
+
+
+@settings(machine_settings(weight=3.0))
+@given(
+    name=st.sampled_from(sorted(CALLS)),
+    fd=fds,
+    args=st.lists(values, min_size=3, max_size=3).filter(lambda a: all(map(_small, a))),
+)
+def test_random_arguments_convert_as_os_converts(name: str, fd: Any, args: list[Any]) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "f").write_bytes(b"hello")
+        Path(d, "g").write_bytes(b"")
+        rfd, rfd2 = os.open(Path(d, "f"), os.O_RDWR), os.open(Path(d, "g"), os.O_RDWR)
+        old = os.umask(0o022)
+        try:
+            real_fd = {"fd": rfd, "fd2": rfd2}.get(fd, fd) if isinstance(fd, str) else fd
+            real = _kind(lambda: CALLS[name](os, d, real_fd, rfd2, args))
+        finally:
+            os.umask(old)
+            os.close(rfd)
+            os.close(rfd2)
+    k = simfs.Kernel()
+    k.lower.create_file("/data/f", contents="hello")
+    k.lower.create_file("/data/g", contents="")
+    p = k.spawn()
+    sfd, sfd2 = p.open("/data/f", os.O_RDWR), p.open("/data/g", os.O_RDWR)
+    sim_fd = {"fd": sfd, "fd2": sfd2}.get(fd, fd) if isinstance(fd, str) else fd
+    sim = _kind(lambda: CALLS[name](p, "/data", sim_fd, sfd2, args))
+    assert sim == real, f"{name}({fd!r}, {args!r}): os -> {real}, simfs -> {sim}"

@@ -33,6 +33,10 @@ def _steps(route: str, op: Op) -> list[str]:
     seen: list[str] = []
     k.lower_sb.fault_hook = lambda step: seen.append(step) or 0
     op[2](p, base, ctx)
+    k.lower_sb.fault_hook = None
+    for fd in list(p.fdtable.fds):
+        p.close(fd)
+    assert_store_consistent(k)  # the successful op kept link counts and pages right too
     return seen
 
 
