@@ -26,6 +26,7 @@ on success (the intended semantics).
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import stat as st
@@ -240,9 +241,8 @@ def _run_bpf(op: Op, prog: BpfProg, fa: BpfArgs, phase: str) -> int:
     ``-EACCES``, see :mod:`simfs.bpf`), and the operation fails with it."""
     k = op.kernel
     shapes = [type(b.value) for b in fa.out_args]
-    saved = [
-        (b, list(b.value) if isinstance(b.value, list) else b.value, b.size) for b in fa.out_args
-    ]
+    # copies, so a value changed in place can be put back too
+    saved = [(b, copy.copy(b.value), b.size) for b in fa.out_args]
     ret = run_program(k, prog, fa, phase)
     bad = _out_args_fault(fa, shapes)
     if bad:
