@@ -511,6 +511,10 @@ def fput(k: Kernel, file: File) -> None:
     k.note_released(dentry)
 
 
+#: ``MAX_RW_COUNT`` (``INT_MAX & PAGE_MASK``): the most one read or write transfers.
+MAX_RW_COUNT = (2**31 - 1) & ~4095
+
+
 def vfs_read(k: Kernel, file: File, size: int, offset: int | None) -> bytes:
     """``vfs_read``: EBADF without FMODE_READ; the driver reads; atime per relatime."""
     if not file.readable or file.is_path:
@@ -520,6 +524,7 @@ def vfs_read(k: Kernel, file: File, size: int, offset: int | None) -> bytes:
     pos = file.pos if offset is None else offset
     if pos < 0:
         raise oserror(errno.EINVAL)
+    size = min(size, MAX_RW_COUNT)  # rw_verify_area: a read returns at most MAX_RW_COUNT
     # the driver is called even for 0 bytes (generic_read_dir says EISDIR regardless);
     # filemap_read returns early for 0 bytes, before file_accessed
     data = file.inode.read(file, pos, size)
