@@ -638,10 +638,18 @@ class FuseConn:
             raise _oserror(errno.ENOTCONN)
         if admit is Admit.ECONNREFUSED:
             e = _oserror(errno.ECONNREFUSED)
-            if self.init_failure:
-                e.add_note(self.init_failure)
+            why = self.init_failure
+            if self.no_daemon:
+                why = (
+                    f"{uapi.opcode_name(args.opcode)} (nodeid {args.nodeid}) took the classic "
+                    "FUSE path on a no_daemon mount, where no daemon can answer (ACK refuses "
+                    "it): give the inode a backing file and have its program return "
+                    "FUSE_BPF_BACKING"
+                )
+            if why:
+                e.add_note(why)
                 if self.explain is not None:
-                    self.explain(errno.ECONNREFUSED, self.init_failure)
+                    self.explain(errno.ECONNREFUSED, why)
             raise e
         if admit is Admit.WAIT_INIT:
             raise UnansweredRequest(
@@ -938,12 +946,13 @@ class FuseConn:
             "to fail it on purpose"
         )
 
-    def reject(self, opcode: int, reason: str) -> OSError:
+    def reject(self, opcode: int | None, reason: str) -> OSError:
         """The filesystem code found an answer unusable (``fuse_invalid_attr``, a bad
         ``nodeid``, a dirent ``parse_dirfile`` refuses...): the ``EIO`` to raise, with a
         note naming the daemon, the opcode and the reason, also given to :attr:`explain`."""
         who = f"daemon {type(self.daemon).__name__}" if self.daemon is not None else "reply"
-        note = f"{who}, {uapi.opcode_name(opcode)}: {reason} -> EIO"
+        where = f", {uapi.opcode_name(opcode)}" if opcode is not None else ""
+        note = f"{who}{where}: {reason} -> EIO"
         if self.explain is not None:
             self.explain(errno.EIO, note)
         e = _oserror(errno.EIO)

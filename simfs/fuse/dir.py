@@ -93,7 +93,7 @@ RENAME_WHITEOUT = 1 << 2
 def _check_bad(inode: FuseInode) -> None:
     """``fuse_is_bad`` -> -EIO."""
     if inode.bad:
-        raise oserror(errno.EIO)
+        raise inode.bad_error()
 
 
 def _umask() -> int:

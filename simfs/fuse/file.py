@@ -61,7 +61,7 @@ PATH_MAX = 4096
 
 def _check_bad(inode: FuseInode) -> None:
     if inode.bad:
-        raise oserror(errno.EIO)
+        raise inode.bad_error()
 
 
 def _raise_or_return(res: object) -> None:

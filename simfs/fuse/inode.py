@@ -338,6 +338,15 @@ class FuseInode(Inode):
             self.mode &= ~st.S_ISVTX
         _ = fc
 
+    def bad_error(self) -> OSError:
+        """``fuse_is_bad`` -> ``EIO``, with a note saying why the inode is unusable."""
+        return self.fm.conn.reject(
+            None,
+            f"nodeid {self.nodeid} was marked bad (fuse_make_bad: an earlier reply changed "
+            "its file type or generation, or gave invalid attributes), so every operation "
+            "on it fails until it is evicted",
+        )
+
     def change_attributes(self, attr: uapi.FuseAttr, attr_valid_ns: int, attr_version: int) -> None:
         """``fuse_change_attributes``: ignored if a newer change raced it (attr_version);
         a size change truncates the page cache and, with ``auto_inval_data``, a changed

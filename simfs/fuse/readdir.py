@@ -19,7 +19,6 @@ over-long name, or a ``/`` in it, fails the pass with EIO).  The readdir cache
 
 from __future__ import annotations
 
-import errno
 import stat as st
 from typing import TYPE_CHECKING, cast
 
@@ -38,7 +37,7 @@ from simfs.fuse.inode import (
 from simfs.uapi import OutArg
 from simfs.vfs import dcache
 from simfs.vfs.cred import Cred
-from simfs.vfs.inode import DirEntry, oserror
+from simfs.vfs.inode import DirEntry
 
 if TYPE_CHECKING:
     from simfs.vfs.file import File
@@ -113,7 +112,7 @@ def _direntplus_link(
         else:
             assert inode is not None
             if inode.bad:
-                raise oserror(errno.EIO)
+                raise inode.bad_error()
             inode.nlookup += 1
             inode.change_attributes(
                 o.attr, sb.time_to_expiry(o.attr_valid, o.attr_valid_nsec), attr_version
@@ -189,7 +188,7 @@ def _readdir_uncached(
 def fuse_readdir(dir: FuseInode, file: File, pos: int, cred: Cred) -> list[DirEntry]:
     """``fuse_readdir``, repeated until EOF (see the module docstring)."""
     if dir.bad:
-        raise oserror(errno.EIO)
+        raise dir.bad_error()
     handled, res = backing.bpf_readdir(dir, file, pos, cred)
     if handled:
         return cast("list[DirEntry]", res)
@@ -214,7 +213,7 @@ def fuse_readdir_once(
     (re-run while a filter sets ``again``), or one ``fuse_readdir_uncached`` request.
     Returns the entries and the new ``ctx->pos``."""
     if dir.bad:
-        raise oserror(errno.EIO)
+        raise dir.bad_error()
     handled, res = backing.bpf_readdir_once(dir, file, pos, cred)
     if handled:
         return cast("tuple[list[DirEntry], int]", res)

@@ -30,7 +30,7 @@ __all__ = ["fuse_listxattr", "fuse_removexattr", "fuse_xattr_get", "fuse_xattr_s
 
 def _check(inode: FuseInode, name: str | None) -> None:
     if inode.bad:
-        raise oserror(errno.EIO)
+        raise inode.bad_error()
     if name in _ACL_NAMES and not inode.fm.conn.posix_acl:
         raise oserror(errno.EOPNOTSUPP)  # fuse_no_acl_xattr_handlers
 

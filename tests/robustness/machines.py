@@ -42,8 +42,8 @@ def daemon_mount(daemon: simfs.Daemon) -> tuple[simfs.Kernel, simfs.Process]:
 class Replying(Passthrough):
     """A passthrough daemon whose answer to one opcode is replaced by ``reply(req)``."""
 
-    def __init__(self, opcode: int, reply: Any) -> None:
-        super().__init__("/data")
+    def __init__(self, opcode: int, reply: Any, **options: Any) -> None:
+        super().__init__("/data", **options)
         self.opcode = opcode
         self.reply = reply
 

@@ -15,7 +15,7 @@ import simfs
 import simfs.daemons
 from simfs import uapi
 
-from .machines import Replying, daemon_mount
+from .machines import Replying, daemon_mount, lower_kernel
 
 
 def _attr(mode: int, size: int = 0) -> uapi.FuseAttr:
@@ -102,3 +102,36 @@ def test_requests_after_a_failed_init_say_why() -> None:
         p.stat("/mnt")
     note = " ".join(ei.value.__notes__)
     assert "daemon BadInit" in note and "major 6" in note
+
+
+def test_classic_requests_on_a_no_daemon_mount_say_why() -> None:
+    import simfs.bpf
+
+    @simfs.bpf.program("no_backing")
+    def no_backing(fa: simfs.bpf.FuseBpfArgs) -> int:
+        return 0  # neither BACKING nor a filter: the classic path
+
+    k, p = lower_kernel()
+    k.mount_fuse("/mnt", root_dir="/data", root_bpf=no_backing, no_daemon=True)
+    with pytest.raises(ConnectionRefusedError) as ei:
+        p.stat("/mnt/a")
+    note = " ".join(ei.value.__notes__)
+    assert "no_daemon" in note and "FUSE_BPF_BACKING" in note
+
+
+def test_a_bad_inode_says_why_it_is_bad() -> None:
+    changed = {"n": 0}
+
+    def type_change(req: simfs.Request) -> simfs.Reply:
+        changed["n"] += 1
+        return simfs.Reply(uapi.FuseAttrOut(attr=_attr(0o20644)))  # a regular file turns chr
+
+    d = Replying(uapi.FUSE_GETATTR, type_change, attr_timeout=0)
+    _k, p = daemon_mount(d)
+    fd = p.open("/mnt/a", os.O_RDONLY)
+    with pytest.raises(OSError):
+        p.fstat(fd)  # GETATTR: the type changed -> fuse_make_bad
+    with pytest.raises(OSError) as ei:
+        p.read(fd, 5)
+    assert ei.value.errno == errno.EIO
+    assert "marked bad" in " ".join(ei.value.__notes__)
