@@ -19,6 +19,7 @@ have done already.
 from __future__ import annotations
 
 import errno
+import inspect
 import stat as st
 from typing import TYPE_CHECKING, Any
 
@@ -232,6 +233,14 @@ def mount_fuse(
             f"handle(self, req) -> simfs.Reply), not {type(daemon).__name__}; use "
             "simfs.daemons.Passthrough(source) for a ready-made one"
         )
+    if daemon is not None:
+        try:
+            inspect.signature(daemon.handle).bind(None)
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"mount_fuse: {type(daemon).__name__}.handle must take one argument, the "
+                "simfs.Request: def handle(self, req) -> simfs.Reply"
+            ) from None
     opts = dict(VALID_OPTIONS)
     opts.update(options)
     if opts["variant"] not in ("ack", "rfc_v2", "upstream"):

@@ -320,3 +320,13 @@ def test_unanswered_request_always_says_why() -> None:
     with pytest.raises(UnansweredRequest) as ei:
         p.stat("/mnt/a")
     assert "rejected" in str(ei.value) and "ENOENT" in str(ei.value)
+
+
+def test_mount_with_a_daemon_whose_handle_takes_no_request_is_a_usage_error() -> None:
+    class NoArg(simfs.Daemon):
+        def handle(self) -> simfs.Reply:  # type: ignore[override]
+            return simfs.Reply.none()
+
+    k, _p = lower_kernel()
+    with pytest.raises(UsageError, match="must take one argument"):
+        k.mount_fuse("/mnt", daemon=NoArg())
