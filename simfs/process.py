@@ -324,7 +324,7 @@ class Process:
 
     def _path_or_fd(self, path: Any, fn: str, follow: bool, dir_fd: int | None = None) -> Path:
         if isinstance(path, int) and not isinstance(path, bool):
-            return self._file(path).path
+            return self._file(as_fd(path)).path
         p, _ = _fspath(path, fn, allow_fd=False)
         return self._lookup(p, follow, dir_fd)
 
@@ -645,6 +645,7 @@ class Process:
 
     def flock(self, fd: int, operation: int) -> None:
         """``flock(2)``: BSD locks on the open file description."""
+        fd, operation = as_fd(fd), as_c_int(operation)
 
         def do() -> None:
             f = self._file(fd)
@@ -685,6 +686,7 @@ class Process:
 
     def fstat(self, fd: int) -> os.stat_result:
         """``os.fstat`` (works on O_PATH descriptors, as on Linux)."""
+        fd = as_fd(fd)
 
         def do() -> os.stat_result:
             f = self._file(fd)
@@ -1361,6 +1363,7 @@ class Process:
 
     def posix_fadvise(self, fd: int, offset: int, length: int, advice: int) -> None:
         """``os.posix_fadvise``."""
+        fd, offset, length, advice = as_fd(fd), as_off(offset), as_off(length), as_c_int(advice)
 
         def do() -> None:
             f = self._file(fd)

@@ -109,6 +109,14 @@ CASES: list[Case] = [
     ("rename src int", lambda o, b, fd, fd2: o.rename(3, f"{b}/x")),
     ("readlink int", lambda o, b, fd, fd2: o.readlink(3)),
     ("read fd bool", lambda o, b, fd, fd2: o.read(True, 0)),
+    ("fstat 2**31", lambda o, b, fd, fd2: o.fstat(2**31)),
+    ("fstat str", lambda o, b, fd, fd2: o.fstat("3")),
+    ("stat fd 2**31", lambda o, b, fd, fd2: o.stat(2**31)),
+    ("fchmod fd 2**31", lambda o, b, fd, fd2: o.fchmod(2**31, 0o644)),
+    ("chown fd 2**31", lambda o, b, fd, fd2: o.chown(2**31, 0, 0)),
+    ("posix_fadvise fd 2**31", lambda o, b, fd, fd2: o.posix_fadvise(2**31, 0, 0, 0)),
+    ("posix_fadvise off 2**63", lambda o, b, fd, fd2: o.posix_fadvise(fd, 2**63, 0, 0)),
+    ("posix_fadvise advice 99", lambda o, b, fd, fd2: o.posix_fadvise(fd, 0, 0, 99)),
 ]
 
 
