@@ -63,6 +63,7 @@ class Kernel:
         self._next_pid = 100
         self.current: Process | None = None
         self._touched: list[Dentry] = []
+        self._why: list[tuple[int, str]] = []
         self.fuse_mounts: dict[int, Any] = {}
         from simfs.vfs.pipe import PipeSuperBlock
 
@@ -107,6 +108,15 @@ class Kernel:
         """An open file let go of ``dentry``: give ``d_delete`` a chance at syscall end."""
         self._touched.append(dentry)
 
+    def explain(self, err: int, note: str) -> None:
+        """Record why the running syscall may fail with ``err`` (a positive errno).
+
+        The filter, daemon or reply that caused it says so here; if the syscall then
+        leaves with an ``OSError`` of that errno, the note is attached to it (PEP 678
+        ``add_note``), so the caller sees the reason the trace holds.
+        """
+        self._why.append((err, note))
+
     def current_cred(self) -> Cred:
         if self.current is None:
             return Cred()
@@ -117,19 +127,23 @@ class Kernel:
     ) -> T:
         """Enter the kernel on behalf of ``proc``: tick, trace, run, release dentries."""
         self.clock.tick()
-        prev_current, prev_touched = self.current, self._touched
+        prev_current, prev_touched, prev_why = self.current, self._touched, self._why
         self.current = proc
         self._touched = []
+        self._why = []
         try:
             with self.hooks.span("syscall", name=name, pid=proc.pid, args=_summarize(args)) as ev:
                 result = fn()
                 ev.end = {"result": _summarize_one(result)}
                 return result
+        except OSError as e:
+            _attach_notes(e, self._why)
+            raise
         finally:
             try:
                 dcache.release(self._touched, self.mounts)
             finally:
-                self.current, self._touched = prev_current, prev_touched
+                self.current, self._touched, self._why = prev_current, prev_touched, prev_why
 
     # --- processes --------------------------------------------------------------------
     def spawn(
@@ -234,6 +248,15 @@ class Kernel:
                 hook()
 
         self.run_syscall(admin, "umount", do, (target,))
+
+
+def _attach_notes(e: OSError, why: list[tuple[int, str]]) -> None:
+    """Add the recorded reasons for ``e.errno`` to ``e`` (each once)."""
+    have = set(getattr(e, "__notes__", ()))
+    for err, note in why:
+        if err == e.errno and note not in have:
+            e.add_note(note)
+            have.add(note)
 
 
 def _summarize_one(v: Any) -> Any:

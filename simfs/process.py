@@ -10,13 +10,25 @@ enters the kernel through :meth:`simfs.kernel.Kernel.run_syscall`; the rules liv
 from __future__ import annotations
 
 import errno
-import operator
 import os
 import stat as st
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from simfs.args import (
+    UID_UNCHANGED,
+    as_buffer,
+    as_c_int,
+    as_c_uint,
+    as_dev,
+    as_fd,
+    as_fileno,
+    as_id,
+    as_off,
+    as_ssize,
+    umode,
+)
 from simfs.vfs import fsnotify, ops
 from simfs.vfs.cred import Cred
 from simfs.vfs.file import FdTable, File
@@ -188,26 +200,13 @@ def _fspath(path: Any, fn: str, allow_fd: bool = False) -> tuple[str, bool]:
     return p, False
 
 
-def _c_integer(value: Any, fn: str, *, bits: int = 64, signed: bool = True) -> int:
-    """``os``'s conversion of an integer argument to a C type before the kernel sees it:
-    TypeError for a non-integer, OverflowError outside the type's range (``os.lseek``
-    with ``2**70`` never reaches ``lseek(2)``)."""
-    try:
-        v = operator.index(value)
-    except TypeError:
+def _ns_int(value: Any) -> int:
+    """``os.utime(ns=...)``: CPython splits each value with ``divmod(value, 10**9)``."""
+    if not isinstance(value, int):
         raise TypeError(
-            f"{fn}: '{type(value).__name__}' object cannot be interpreted as an integer"
-        ) from None
-    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    if not low <= v <= high:
-        kind = ("C long" if bits == 64 else "C int") if signed else f"C unsigned {bits}-bit int"
-        raise OverflowError(f"{fn}: Python int too large to convert to {kind}")
-    return v
-
-
-def _unsigned_int(value: Any, fn: str) -> int:
-    """A C ``unsigned int`` argument (``getdents64``'s ``count``)."""
-    return _c_integer(value, fn, bits=32, signed=False)
+            f"unsupported operand type(s) for divmod(): '{type(value).__name__}' and 'int'"
+        )
+    return int(value)
 
 
 def _xattr_name(attribute: Any, fn: str) -> str:
@@ -270,8 +269,24 @@ class Process:
     def gid(self) -> int:
         return self.cred.gid
 
-    def _sys(self, name: str, fn: Callable[[], T], *args: Any) -> T:
-        return self.kernel.run_syscall(self, name, fn, args)
+    def _sys(
+        self,
+        name: str,
+        fn: Callable[[], T],
+        *args: Any,
+        filename: Any = None,
+        filename2: Any = None,
+    ) -> T:
+        """Run ``fn`` as syscall ``name``; an ``OSError`` gets ``filename``/``filename2``
+        as ``os`` sets them (the path arguments exactly as the caller passed them)."""
+        try:
+            return self.kernel.run_syscall(self, name, fn, args)
+        except OSError as e:
+            if filename is not None and e.filename is None:
+                e.filename = filename
+                if filename2 is not None:
+                    e.filename2 = filename2
+            raise
 
     def _walker(self, dir_fd: int | None = None) -> Walker:
         start = None
@@ -311,7 +326,7 @@ class Process:
 
     def _path_or_fd(self, path: Any, fn: str, follow: bool, dir_fd: int | None = None) -> Path:
         if isinstance(path, int) and not isinstance(path, bool):
-            return self._file(path).path
+            return self._file(as_fd(path)).path
         p, _ = _fspath(path, fn, allow_fd=False)
         return self._lookup(p, follow, dir_fd)
 
@@ -319,6 +334,7 @@ class Process:
     def open(self, path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         """``os.open``."""
         p, _ = _fspath(path, "open")
+        flags, mode = as_c_int(flags), umode(as_c_int(mode))
 
         def do() -> int:
             file = self._do_open(p, flags, mode, dir_fd)
@@ -329,7 +345,7 @@ class Process:
                 ops.fput(self.kernel, file)
                 raise
 
-        return self._sys("open", do, p, flags, mode)
+        return self._sys("open", do, p, flags, mode, filename=path)
 
     def _do_open(self, path: str, flags: int, mode: int, dir_fd: int | None) -> File:
         """``path_openat``: walk, ``open_last_lookups``, ``do_open``."""
@@ -434,6 +450,8 @@ class Process:
             fifo_open(inode, flags)
         if st.S_ISCHR(inode.mode) or st.S_ISBLK(inode.mode):
             raise oserror(errno.ENXIO)  # no device drivers are simulated
+        if st.S_ISSOCK(inode.mode):
+            raise oserror(errno.ENXIO)  # do_dentry_open -> bad_sock_fops: sock_no_open
         if file is None:
             file = ops.vfs_open(k, res, flags, self.cred)
         else:
@@ -452,6 +470,7 @@ class Process:
 
     def close(self, fd: int) -> None:
         """``os.close``."""
+        fd = as_fd(fd)
 
         def do() -> None:
             file = self.fdtable.remove(fd)
@@ -464,6 +483,7 @@ class Process:
 
     def dup(self, fd: int) -> int:
         """``os.dup``."""
+        fd = as_fd(fd)
 
         def do() -> int:
             file = self._file(fd)
@@ -473,6 +493,7 @@ class Process:
 
     def dup2(self, fd: int, fd2: int, inheritable: bool = True) -> int:
         """``os.dup2``."""
+        fd, fd2 = as_fd(fd), as_fd(fd2)
 
         def do() -> int:
             file = self._file(fd)
@@ -490,12 +511,12 @@ class Process:
 
     def read(self, fd: int, n: int) -> bytes:
         """``os.read``."""
-        n = _c_integer(n, "read")
+        fd, n = as_fd(fd), as_ssize(n)
         return self._sys("read", lambda: ops.vfs_read(self.kernel, self._file(fd), n, None), fd, n)
 
     def pread(self, fd: int, n: int, offset: int) -> bytes:
         """``os.pread``."""
-        n, offset = _c_integer(n, "pread"), _c_integer(offset, "pread")
+        fd, n, offset = as_fd(fd), as_ssize(n), as_off(offset)
 
         def do() -> bytes:
             f = self._file(fd)
@@ -507,22 +528,21 @@ class Process:
 
     def write(self, fd: int, data: bytes | bytearray | memoryview) -> int:
         """``os.write``."""
-        b = bytes(data)
+        fd, b = as_fd(fd), as_buffer(data)
         return self._sys(
             "write", lambda: ops.vfs_write(self.kernel, self._file(fd), b, None), fd, b
         )
 
     def pwrite(self, fd: int, data: bytes | bytearray | memoryview, offset: int) -> int:
         """``os.pwrite``."""
-        offset = _c_integer(offset, "pwrite")
-        b = bytes(data)
+        fd, b, offset = as_fd(fd), as_buffer(data), as_off(offset)
         return self._sys(
             "pwrite", lambda: ops.vfs_write(self.kernel, self._file(fd), b, offset), fd, b, offset
         )
 
     def lseek(self, fd: int, position: int, whence: int) -> int:
-        """``os.lseek``: the offset is a C ``off_t`` (OverflowError outside it)."""
-        position = _c_integer(position, "lseek")
+        """``os.lseek``."""
+        fd, position, whence = as_fd(fd), as_off(position), as_c_int(whence)
         return self._sys(
             "lseek",
             lambda: ops.vfs_llseek(self.kernel, self._file(fd), position, whence),
@@ -533,17 +553,17 @@ class Process:
 
     def fsync(self, fd: Any) -> None:
         """``os.fsync``."""
-        fdn = fd if isinstance(fd, int) else fd.fileno()
+        fdn = as_fileno(fd)
         self._sys("fsync", lambda: ops.vfs_fsync(self.kernel, self._file(fdn), False), fdn)
 
     def fdatasync(self, fd: Any) -> None:
         """``os.fdatasync``."""
-        fdn = fd if isinstance(fd, int) else fd.fileno()
+        fdn = as_fileno(fd)
         self._sys("fdatasync", lambda: ops.vfs_fsync(self.kernel, self._file(fdn), True), fdn)
 
     def ftruncate(self, fd: int, length: int) -> None:
         """``os.ftruncate``: EINVAL unless open for writing on a regular file."""
-        length = _c_integer(length, "ftruncate")
+        fd, length = as_fd(fd), as_off(length)
 
         def do() -> None:
             f = self._file(fd)
@@ -561,10 +581,10 @@ class Process:
 
     def truncate(self, path: Any, length: int) -> None:
         """``os.truncate`` (a path, or an fd like ``os.truncate`` accepts)."""
-        length = _c_integer(length, "truncate")
         if isinstance(path, int) and not isinstance(path, bool):
             return self.ftruncate(path, length)
         p, _ = _fspath(path, "truncate")
+        length = as_off(length)
 
         def do() -> None:
             if length < 0:
@@ -578,16 +598,16 @@ class Process:
             inode_permission(inode, MAY_WRITE, self.cred)
             ops.do_truncate(self.kernel, res.dentry, length, 0, None, self.cred)
 
-        self._sys("truncate", do, p, length)
+        self._sys("truncate", do, p, length, filename=path)
         return None
 
     def posix_fallocate(self, fd: int, offset: int, length: int) -> None:
         """``os.posix_fallocate`` (glibc: ``fallocate(fd, 0, ...)``)."""
-        self.fallocate(fd, 0, offset, length)
+        self.fallocate(as_fd(fd), 0, as_off(offset), as_off(length))
 
     def fallocate(self, fd: int, mode: int, offset: int, length: int) -> None:
         """``fallocate(2)``."""
-        offset, length = _c_integer(offset, "fallocate"), _c_integer(length, "fallocate")
+        fd, mode, offset, length = as_fd(fd), as_c_int(mode), as_off(offset), as_off(length)
         self._sys(
             "fallocate",
             lambda: ops.vfs_fallocate(self.kernel, self._file(fd), mode, offset, length),
@@ -606,11 +626,11 @@ class Process:
         offset_dst: int | None = None,
     ) -> int:
         """``os.copy_file_range``."""
-        count = _c_integer(count, "copy_file_range")
-        if offset_src is not None:
-            offset_src = _c_integer(offset_src, "copy_file_range")
-        if offset_dst is not None:
-            offset_dst = _c_integer(offset_dst, "copy_file_range")
+        src, dst, count = as_fd(src), as_fd(dst), as_ssize(count)
+        if count < 0:
+            raise ValueError("negative value for 'count' not allowed")
+        offset_src = None if offset_src is None else as_off(offset_src)
+        offset_dst = None if offset_dst is None else as_off(offset_dst)
 
         def do() -> int:
             fin, fout = self._file(src), self._file(dst)
@@ -627,6 +647,7 @@ class Process:
 
     def flock(self, fd: int, operation: int) -> None:
         """``flock(2)``: BSD locks on the open file description."""
+        fd, operation = as_fd(fd), as_c_int(operation)
 
         def do() -> None:
             f = self._file(fd)
@@ -643,7 +664,7 @@ class Process:
         ``iterate_dir``, so a FUSE directory sees one READDIR (or one fuse-bpf READDIR
         run).  EINVAL when the buffer cannot hold the first entry.  Every remaining
         entry: :meth:`getdents_all`."""
-        count = _unsigned_int(count, "getdents")
+        count = as_c_uint(count)
 
         def do() -> list[Dirent]:
             ents = ops.getdents64(self.kernel, self._file(fd), self.cred, count)
@@ -672,7 +693,7 @@ class Process:
             res = self._lookup(p, follow_symlinks, dir_fd)
             return kstat_to_result(ops.vfs_getattr(res, self.cred))
 
-        return self._sys("stat", do, p)
+        return self._sys("stat", do, p, filename=path)
 
     def lstat(self, path: Any, *, dir_fd: int | None = None) -> os.stat_result:
         """``os.lstat``."""
@@ -680,6 +701,7 @@ class Process:
 
     def fstat(self, fd: int) -> os.stat_result:
         """``os.fstat`` (works on O_PATH descriptors, as on Linux)."""
+        fd = as_fd(fd)
 
         def do() -> os.stat_result:
             f = self._file(fd)
@@ -698,6 +720,7 @@ class Process:
     ) -> bool:
         """``os.access``: True/False like ``os``; errors other than EACCES-like -> False too."""
         p, _ = _fspath(path, "access")
+        mode = as_c_int(mode)
 
         def do() -> bool:
             if mode & ~(os.F_OK | os.R_OK | os.W_OK | os.X_OK):
@@ -731,6 +754,7 @@ class Process:
         if not follow_symlinks and os.chmod not in os.supports_follow_symlinks:
             # what os.chmod does on this platform (no lchmod on Linux)
             raise NotImplementedError("chmod: follow_symlinks unavailable on this platform")
+        mode = umode(as_c_int(mode))
 
         def do() -> None:
             res = self._path_or_fd(path, "chmod", follow_symlinks, dir_fd)
@@ -742,7 +766,7 @@ class Process:
             )
             ops.notify_change(self.kernel, res.dentry, attr, self.cred)
 
-        self._sys("chmod", do, path, mode)
+        self._sys("chmod", do, path, mode, filename=path)
 
     def fchmod(self, fd: int, mode: int) -> None:
         """``os.fchmod``."""
@@ -758,16 +782,17 @@ class Process:
         follow_symlinks: bool = True,
     ) -> None:
         """``os.chown``: -1 leaves an id unchanged."""
+        uid, gid = as_id(uid, "uid"), as_id(gid, "gid")
 
         def do() -> None:
             res = self._path_or_fd(path, "chown", follow_symlinks, dir_fd)
             inode = res.inode
             # chown_common
             attr = Iattr(valid=ATTR_CTIME)
-            if uid != -1:
+            if uid != UID_UNCHANGED:
                 attr.valid |= ATTR_UID
                 attr.uid = uid
-            if gid != -1:
+            if gid != UID_UNCHANGED:
                 attr.valid |= ATTR_GID
                 attr.gid = gid
             from simfs.vfs.inode import ATTR_KILL_PRIV, ATTR_KILL_SUID
@@ -778,7 +803,7 @@ class Process:
                 )
             ops.notify_change(self.kernel, res.dentry, attr, self.cred)
 
-        self._sys("chown", do, path, uid, gid)
+        self._sys("chown", do, path, uid, gid, filename=path)
 
     def lchown(self, path: Any, uid: int, gid: int) -> None:
         """``os.lchown``."""
@@ -804,6 +829,12 @@ class Process:
             raise TypeError("utime: 'times' must be either a tuple of two ints or None")
         if ns is not None and (not isinstance(ns, tuple) or len(ns) != 2):
             raise TypeError("utime: 'ns' must be a tuple of two ints")
+        if ns is not None:
+            ns = (_ns_int(ns[0]), _ns_int(ns[1]))
+        if times is not None:
+            for t in times:
+                if isinstance(t, bool) or not isinstance(t, int | float):
+                    as_off(t)  # CPython: _PyTime_ObjectToTimespec -> TypeError
 
         def do() -> None:
             res = self._path_or_fd(path, "utime", follow_symlinks, dir_fd)
@@ -812,7 +843,7 @@ class Process:
                 attr.valid |= ATTR_TOUCH
             else:
                 if ns is not None:
-                    a, m = int(ns[0]), int(ns[1])
+                    a, m = ns
                 else:
                     assert times is not None
                     a, m = int(times[0] * 10**9), int(times[1] * 10**9)
@@ -820,7 +851,7 @@ class Process:
                 attr.valid |= ATTR_ATIME_SET | ATTR_MTIME_SET
             ops.notify_change(self.kernel, res.dentry, attr, self.cred)
 
-        self._sys("utime", do, path)
+        self._sys("utime", do, path, filename=path)
 
     # --- namespace ---------------------------------------------------------------------------
     def _parent(self, path: str, dir_fd: int | None) -> tuple[Walker, Path, str, int, bool]:
@@ -845,6 +876,7 @@ class Process:
     def mkdir(self, path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
         """``os.mkdir``."""
         p, _ = _fspath(path, "mkdir")
+        mode = umode(as_c_int(mode))
 
         def do() -> None:
             parent, dentry = self._create_target(p, dir_fd, True)
@@ -853,13 +885,14 @@ class Process:
             )
             ops.vfs_mkdir(parent.inode, dentry, dmode, self.cred)
 
-        self._sys("mkdir", do, p, mode)
+        self._sys("mkdir", do, p, mode, filename=path)
 
     def mknod(
         self, path: Any, mode: int = 0o600, device: int = 0, *, dir_fd: int | None = None
     ) -> None:
         """``os.mknod``."""
         p, _ = _fspath(path, "mknod")
+        mode, device = umode(as_c_int(mode)), as_dev(device)
 
         def do() -> None:
             ftype = st.S_IFMT(mode)
@@ -877,11 +910,11 @@ class Process:
             else:
                 ops.vfs_mknod(parent.inode, dentry, m, device, self.cred)
 
-        self._sys("mknod", do, p, mode, device)
+        self._sys("mknod", do, p, mode, device, filename=path)
 
     def mkfifo(self, path: Any, mode: int = 0o666, *, dir_fd: int | None = None) -> None:
-        """``os.mkfifo``."""
-        self.mknod(path, (mode & 0o7777) | st.S_IFIFO, 0, dir_fd=dir_fd)
+        """``os.mkfifo``: ``mknod(S_IFIFO | mode)``; type bits in ``mode`` make it EINVAL."""
+        self.mknod(path, umode(as_c_int(mode) | st.S_IFIFO), 0, dir_fd=dir_fd)
 
     def symlink(
         self, src: Any, dst: Any, target_is_directory: bool = False, *, dir_fd: int | None = None
@@ -898,7 +931,7 @@ class Process:
             parent, dentry = self._create_target(d, dir_fd, False)
             ops.vfs_symlink(parent.inode, dentry, s, self.cred)
 
-        self._sys("symlink", do, s, d)
+        self._sys("symlink", do, s, d, filename=src, filename2=dst)
 
     def readlink(self, path: Any, *, dir_fd: int | None = None) -> Any:
         """``os.readlink``."""
@@ -915,7 +948,7 @@ class Process:
             touch_atime(self.kernel, res)
             return target
 
-        t = self._sys("readlink", do, p)
+        t = self._sys("readlink", do, p, filename=path)
         return os.fsencode(t) if as_bytes else t
 
     def link(
@@ -947,7 +980,7 @@ class Process:
             may_linkat(old.inode, self.cred)
             ops.vfs_link(old.dentry, parent.inode, dentry, self.cred)
 
-        self._sys("link", do, s, d)
+        self._sys("link", do, s, d, filename=src, filename2=dst)
 
     def unlink(self, path: Any, *, dir_fd: int | None = None) -> None:
         """``os.unlink``."""
@@ -965,7 +998,7 @@ class Process:
                 raise oserror(errno.EISDIR if st.S_ISDIR(dentry.inode.mode) else errno.ENOTDIR)
             ops.vfs_unlink(parent.inode, dentry, self.cred, self.kernel.mounts)
 
-        self._sys("unlink", do, p)
+        self._sys("unlink", do, p, filename=path)
 
     def remove(self, path: Any, *, dir_fd: int | None = None) -> None:
         """``os.remove`` (same as ``unlink``)."""
@@ -986,7 +1019,7 @@ class Process:
             dentry = w.lookup_one(parent, last, 0)
             ops.vfs_rmdir(parent.inode, dentry, self.cred, self.kernel.mounts)
 
-        self._sys("rmdir", do, p)
+        self._sys("rmdir", do, p, filename=path)
 
     def rename(
         self, src: Any, dst: Any, *, src_dir_fd: int | None = None, dst_dir_fd: int | None = None
@@ -1055,7 +1088,7 @@ class Process:
                 raise oserror(errno.EINVAL)
             ops.vfs_rename(opar.inode, old, npar.inode, new, flags, self.cred, self.kernel.mounts)
 
-        self._sys(name, do, s, d, flags)
+        self._sys(name, do, s, d, flags, filename=src, filename2=dst)
 
     # --- directories -------------------------------------------------------------------------
     def chdir(self, path: Any) -> None:
@@ -1074,7 +1107,7 @@ class Process:
             inode_permission(res.inode, MAY_EXEC | MAY_CHDIR, self.cred)
             self._set_cwd(res)
 
-        self._sys("chdir", do, path)
+        self._sys("chdir", do, path, filename=path)
 
     def fchdir(self, fd: int) -> None:
         """``os.fchdir``."""
@@ -1183,11 +1216,11 @@ class Process:
 
         # CPython's os.getxattr: a 128-byte buffer, then XATTR_SIZE_MAX on ERANGE
         try:
-            return self._sys("getxattr", lambda: do(128), path, name)
+            return self._sys("getxattr", lambda: do(128), path, name, filename=path)
         except OSError as e:
             if e.errno != errno.ERANGE:
                 raise
-        return self._sys("getxattr", lambda: do(ops.XATTR_SIZE_MAX), path, name)
+        return self._sys("getxattr", lambda: do(ops.XATTR_SIZE_MAX), path, name, filename=path)
 
     def setxattr(
         self,
@@ -1200,13 +1233,13 @@ class Process:
     ) -> None:
         """``os.setxattr``."""
         name = _xattr_name(attribute, "setxattr")
-        val = bytes(value)
+        val, flags = as_buffer(value), as_c_int(flags)
 
         def do() -> None:
             res = self._path_or_fd(path, "setxattr", follow_symlinks)
             ops.vfs_setxattr(res.dentry, name, val, flags, self.cred)
 
-        self._sys("setxattr", do, path, name, val, flags)
+        self._sys("setxattr", do, path, name, val, flags, filename=path)
 
     def listxattr(self, path: Any = None, *, follow_symlinks: bool = True) -> list[str]:
         """``os.listxattr``."""
@@ -1217,11 +1250,11 @@ class Process:
 
         # CPython's os.listxattr: a 256-byte buffer, then XATTR_LIST_MAX on ERANGE
         try:
-            return self._sys("listxattr", lambda: do(256), path)
+            return self._sys("listxattr", lambda: do(256), path, filename=path)
         except OSError as e:
             if e.errno != errno.ERANGE:
                 raise
-        return self._sys("listxattr", lambda: do(ops.XATTR_LIST_MAX), path)
+        return self._sys("listxattr", lambda: do(ops.XATTR_LIST_MAX), path, filename=path)
 
     def removexattr(self, path: Any, attribute: Any, *, follow_symlinks: bool = True) -> None:
         """``os.removexattr``."""
@@ -1231,7 +1264,7 @@ class Process:
             res = self._path_or_fd(path, "removexattr", follow_symlinks)
             ops.vfs_removexattr(res.dentry, name, self.cred)
 
-        self._sys("removexattr", do, path, name)
+        self._sys("removexattr", do, path, name, filename=path)
 
     # --- filesystems ---------------------------------------------------------------------------
     def statvfs(self, path: Any) -> os.statvfs_result:
@@ -1256,7 +1289,7 @@ class Process:
                 )
             )
 
-        return self._sys("statvfs", do, path)
+        return self._sys("statvfs", do, path, filename=path)
 
     def fstatvfs(self, fd: int) -> os.statvfs_result:
         """``os.fstatvfs``."""
@@ -1269,12 +1302,12 @@ class Process:
             res = self._path_or_fd(path, "statfs", True)
             return ops.vfs_statfs(res, self.cred)
 
-        return self._sys("statfs", do, path)
+        return self._sys("statfs", do, path, filename=path)
 
     def umask(self, mask: int) -> int:
         """``os.umask``: set, return the previous one."""
         old = self._umask
-        self._umask = mask & 0o777
+        self._umask = as_c_int(mask) & 0o777
         return old
 
     def getuid(self) -> int:
@@ -1349,6 +1382,7 @@ class Process:
 
     def posix_fadvise(self, fd: int, offset: int, length: int, advice: int) -> None:
         """``os.posix_fadvise``."""
+        fd, offset, length, advice = as_fd(fd), as_off(offset), as_off(length), as_c_int(advice)
 
         def do() -> None:
             f = self._file(fd)

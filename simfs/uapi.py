@@ -1480,3 +1480,23 @@ def in_kinds_size(kinds: Sequence[WireKind | int]) -> int:
 
 # The page size of the modelled machine (arm64 Android and x86-64 both use 4 KiB).
 PAGE_SIZE = 4096
+
+
+# --------------------------------------------------------------------------------------------
+# Timestamps on the wire (issue 12)
+
+
+def time_to_wire(ns: int) -> tuple[int, int]:
+    """A time in ns as ``fuse_attr``/``fuse_setattr_in`` carry it: the seconds stored into
+    a ``__u64`` (a time before 1970 wraps, as the kernel's ``s64 -> u64`` assignment does)
+    and the nanoseconds."""
+    sec, nsec = divmod(ns, 1_000_000_000)
+    return sec & 0xFFFFFFFFFFFFFFFF, nsec
+
+
+def time_from_wire(sec: int, nsec: int) -> int:
+    """The time in ns the kernel takes from wire seconds: ``inode_set_atime(inode,
+    attr->atime, ...)`` reads the ``__u64`` as a ``time64_t`` (signed)."""
+    if sec >= 1 << 63:
+        sec -= 1 << 64
+    return sec * 1_000_000_000 + nsec

@@ -82,6 +82,7 @@ __all__ = [
     "FuseBpfArg",
     "FuseBpfArgs",
     "Program",
+    "fault_note",
     "get_current_pid_tgid",
     "get_current_uid_gid",
     "list_sections",
@@ -260,7 +261,13 @@ def _verify(prog: Any) -> Program:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     if len(params) != 1:
-        raise oserror(errno.EINVAL)  # a FUSE program takes exactly the context (R1)
+        e = oserror(errno.EINVAL)  # a FUSE program takes exactly the context (R1)
+        e.add_note(
+            f"program {prog.name!r}: {prog.func.__name__}{sig} takes {len(params)} required "
+            "positional arguments; a FUSE program takes exactly one, the FuseBpfArgs "
+            "context: def prog(fa) -> int"
+        )
+        raise e
     return prog
 
 
@@ -716,7 +723,11 @@ def run_program(k: Kernel, prog: BpfProg, state: Any, phase: str) -> int:
     if not err:
         for b in state.out_args:
             if isinstance(b.value, list):
-                size = uapi.wire_size(b.value)
+                try:
+                    size = uapi.wire_size(b.value)
+                except (TypeError, ValueError, AttributeError) as e:
+                    err, reason = errno.EACCES, f"a record buffer holds a non-record: {e}"
+                    break
                 if size > b.capacity:
                     err, reason = (
                         errno.EACCES,
@@ -739,5 +750,31 @@ def run_program(k: Kernel, prog: BpfProg, state: Any, phase: str) -> int:
             reason=reason,
             errno=err,
         )
+        explain = getattr(k, "explain", None)
+        if explain is not None:
+            explain(err, fault_note(prog.name, uapi.opcode_name(state.opcode), phase, err, reason))
         return -err
     return int(ret)
+
+
+def fault_note(prog: str, opcode: str, phase: str, err: int, reason: str) -> str:
+    """The note a faulting program leaves on the caller's ``OSError``: who, where, why,
+    and what to change."""
+    if err == errno.EACCES:
+        fix = (
+            "a program may write only out_args[i].value, with a value of the same type "
+            "that fits the buffer (in_args and the scalar fields are read-only)"
+        )
+    elif err == errno.EINVAL:
+        fix = (
+            "return a negative errno (-errno.EXXX) or a combination of FUSE_BPF_BACKING, "
+            "FUSE_BPF_USER_FILTER and FUSE_BPF_POST_FILTER"
+        )
+    else:
+        fix = (
+            "a verified program cannot raise: return -errno.EXXX to fail the operation "
+            "on purpose (wire structs are frozen: write out_args[i].value = "
+            "dataclasses.replace(value, field=...) or out_args[i].set(field=...))"
+        )
+    name = errno.errorcode.get(err, str(err))
+    return f"program {prog!r}, {opcode}, {phase}-filter: {reason} -> {name}; {fix}"

@@ -27,15 +27,17 @@ on success (the intended semantics).
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import stat as st
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from simfs import uapi
-from simfs.bpf import ArgBuffer, BpfProg, prog_from_file, run_program
+from simfs.bpf import ArgBuffer, BpfProg, fault_note, prog_from_file, run_program
 from simfs.vfs import dcache, ops
 from simfs.vfs.file import SEEK_CUR, SEEK_SET, File
 from simfs.vfs.inode import (
@@ -236,9 +238,34 @@ def _decision(ret: int) -> str:
 
 
 def _run_bpf(op: Op, prog: BpfProg, fa: BpfArgs, phase: str) -> int:
-    """``fuse_bpf_run`` + a ``bpf`` trace event."""
+    """``fuse_bpf_run`` + a ``bpf`` trace event.  What the program left in its out
+    buffers is what the engine goes on with, so it is checked here, where it is consumed:
+    a value the wire format cannot hold is the program's fault (``check_buffer_access``:
+    ``-EACCES``, see :mod:`simfs.bpf`), and the operation fails with it."""
     k = op.kernel
+    shapes = [type(b.value) for b in fa.out_args]
+    # copies, so a value changed in place can be put back too
+    saved = [(b, copy.copy(b.value), b.size) for b in fa.out_args]
     ret = run_program(k, prog, fa, phase)
+    bad = _out_args_fault(fa, shapes)
+    if bad:
+        # the verifier never lets such a store happen: the buffers keep what they held,
+        # so finalize and the caller only ever see values of the wire format
+        for buf, value, size in saved:
+            buf.value, buf.size = value, size
+    if ret >= 0 and bad:
+        opname = uapi.opcode_name(fa.opcode)
+        k.hooks.emit(
+            "bpf_fault",
+            prog=prog.name,
+            phase=phase,
+            opcode=opname,
+            nodeid=fa.nodeid,
+            reason=bad,
+            errno=errno.EACCES,
+        )
+        k.explain(errno.EACCES, fault_note(prog.name, opname, phase, errno.EACCES, bad))
+        ret = -errno.EACCES
     k.hooks.emit(
         "bpf",
         phase=phase,
@@ -249,6 +276,22 @@ def _run_bpf(op: Op, prog: BpfProg, fa: BpfArgs, phase: str) -> int:
         decision=_decision(ret),
     )
     return ret
+
+
+def _out_args_fault(fa: BpfArgs, shapes: list[type]) -> str:
+    """Why an out buffer's value cannot go on to the backing op, finalize or the
+    daemon (a changed type, or a field the wire struct cannot hold), or ``""``."""
+    for i, (buf, shape) in enumerate(zip(fa.out_args, shapes, strict=False)):
+        value = buf.value
+        if shape is not type(None) and not isinstance(value, shape):
+            return f"out_args[{i}] holds {shape.__name__}, program left {type(value).__name__}"
+        if value is None:
+            continue
+        try:
+            uapi.pack_value(value)
+        except (ValueError, TypeError, OverflowError, AttributeError, struct.error) as e:
+            return f"out_args[{i}] ({type(value).__name__}) cannot be stored: {e}"
+    return ""
 
 
 def _filter_request(op: Op, fa: BpfArgs, post: bool, out_sizes: list[int]) -> None:
@@ -496,9 +539,9 @@ def stat_to_attr(ks: Kstat) -> uapi.FuseAttr:
         ino=ks.ino,
         size=ks.size,
         blocks=ks.blocks,
-        atime=ks.atime_ns // 10**9,
-        mtime=ks.mtime_ns // 10**9,
-        ctime=ks.ctime_ns // 10**9,
+        atime=uapi.time_to_wire(ks.atime_ns)[0],
+        mtime=uapi.time_to_wire(ks.mtime_ns)[0],
+        ctime=uapi.time_to_wire(ks.ctime_ns)[0],
         atimensec=ks.atime_ns % 10**9,
         mtimensec=ks.mtime_ns % 10**9,
         ctimensec=ks.ctime_ns % 10**9,
@@ -1023,9 +1066,9 @@ def _getattr_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     inode.uid = attr.uid
     inode.gid = attr.gid
     inode.blocks = attr.blocks
-    inode.atime_ns = attr.atime * 10**9 + attr.atimensec
-    inode.mtime_ns = attr.mtime * 10**9 + attr.mtimensec
-    inode.ctime_ns = attr.ctime * 10**9 + attr.ctimensec
+    inode.atime_ns = uapi.time_from_wire(attr.atime, attr.atimensec)
+    inode.mtime_ns = uapi.time_from_wire(attr.mtime, attr.mtimensec)
+    inode.ctime_ns = uapi.time_from_wire(attr.ctime, attr.ctimensec)
     inode.size = attr.size
     inode.blksize = attr.blksize or 4096
     inode.i_time = op.kernel.clock.now_ns() + valid
@@ -1081,11 +1124,11 @@ def _setattr_init(op: Op) -> BpfArgs:
         valid=valid,
         fh=getattr(_ff(attr.file), "fh", 0) if attr.file is not None else 0,
         size=max(attr.size, 0),
-        atime=attr.atime_ns // 10**9,
+        atime=uapi.time_to_wire(attr.atime_ns)[0],
         atimensec=attr.atime_ns % 10**9,
-        mtime=attr.mtime_ns // 10**9,
+        mtime=uapi.time_to_wire(attr.mtime_ns)[0],
         mtimensec=attr.mtime_ns % 10**9,
-        ctime=attr.ctime_ns // 10**9,
+        ctime=uapi.time_to_wire(attr.ctime_ns)[0],
         ctimensec=attr.ctime_ns % 10**9,
         mode=attr.mode & 0xFFFFFFFF,
         uid=attr.uid & 0xFFFFFFFF,
@@ -1111,8 +1154,8 @@ def _setattr_backing(op: Op, fa: BpfArgs) -> Any:
         uid=fsi.uid,
         gid=fsi.gid,
         size=fsi.size,
-        atime_ns=fsi.atime * 10**9 + fsi.atimensec,
-        mtime_ns=fsi.mtime * 10**9 + fsi.mtimensec,
+        atime_ns=uapi.time_from_wire(fsi.atime, fsi.atimensec),
+        mtime_ns=uapi.time_from_wire(fsi.mtime, fsi.mtimensec),
     )
     ops.notify_change(op.kernel, lower.dentry, new, op.cred)
     if attr.valid & ATTR_SIZE:

@@ -283,6 +283,7 @@ class _Entry:
     error: int = 0  # out.h.error once finished
     values: list[WireValue] = field(default_factory=list)
     why_unanswered: str = ""
+    why_failed: str = ""  # the note for the caller when the daemon or its reply failed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +378,7 @@ class FuseConn:
         init_flags_wanted: int = FUSE_KERNEL_INIT_FLAGS,
         max_readahead: int = VM_READAHEAD_PAGES * uapi.PAGE_SIZE,
         clock: Any = None,
+        explain: Callable[[int, str], None] | None = None,
     ) -> None:
         if no_daemon and daemon is not None:
             raise UsageError(
@@ -388,6 +390,10 @@ class FuseConn:
         self.no_daemon = no_daemon
         self.init_flags_wanted = init_flags_wanted
         self.clock = clock
+        #: where a failed request's reason goes (``Kernel.explain``: a note on the
+        #: caller's OSError)
+        self.explain = explain
+        self.init_failure = ""  # why INIT failed, for the notes of later ECONNREFUSED
         self.state = ConnState.NEW
         # fuse_conn_init / fuse_iqueue_init
         self.reqctr = 0  # fiq->reqctr: fuse_get_unique adds FUSE_REQ_ID_STEP first
@@ -513,6 +519,17 @@ class FuseConn:
         self.conn_init = False
         self.conn_error = True
         self.initialized = True
+        if error:
+            why = f"the INIT request failed with {_errname(error)}"
+        elif not isinstance(arg, uapi.FuseInitOut):
+            why = "the INIT reply carried no fuse_init_out"
+        else:
+            why = f"the INIT reply has major {arg.major}, not {uapi.FUSE_KERNEL_VERSION}"
+        daemon = type(self.daemon).__name__ if self.daemon is not None else "none"
+        self.init_failure = (
+            f"daemon {daemon}: {why} (process_init_reply -> conn_error), so every request "
+            "on this connection fails ECONNREFUSED"
+        )
         if self.state is ConnState.AWAITING_INIT:  # an abort already decided otherwise
             self._transition(ConnEvent.INIT_ERROR)
 
@@ -620,7 +637,20 @@ class FuseConn:
         if admit is Admit.ENOTCONN:
             raise _oserror(errno.ENOTCONN)
         if admit is Admit.ECONNREFUSED:
-            raise _oserror(errno.ECONNREFUSED)
+            e = _oserror(errno.ECONNREFUSED)
+            why = self.init_failure
+            if self.no_daemon:
+                why = (
+                    f"{uapi.opcode_name(args.opcode)} (nodeid {args.nodeid}) took the classic "
+                    "FUSE path on a no_daemon mount, where no daemon can answer (ACK refuses "
+                    "it): give the inode a backing file and have its program return "
+                    "FUSE_BPF_BACKING"
+                )
+            if why:
+                e.add_note(why)
+                if self.explain is not None:
+                    self.explain(errno.ECONNREFUSED, why)
+            raise e
         if admit is Admit.WAIT_INIT:
             raise UnansweredRequest(
                 f"{uapi.opcode_name(args.opcode)} (nodeid {args.nodeid}) would wait forever: "
@@ -639,13 +669,21 @@ class FuseConn:
     def _outcome(self, entry: _Entry) -> list[WireValue]:
         if entry.finished:
             if entry.error:
-                raise _oserror(-entry.error)
+                e = _oserror(-entry.error)
+                if entry.why_failed:
+                    e.add_note(entry.why_failed)
+                raise e
             return entry.values
         req = entry.request
         where = f"unique {req.unique}, " if req is not None else ""
+        why = entry.why_unanswered or (
+            "the daemon read it and no reply for its unique was written"
+            if req is not None
+            else "it is still queued and nobody reads the connection"
+        )
         raise UnansweredRequest(
             f"{uapi.opcode_name(entry.args.opcode)} ({where}nodeid {entry.args.nodeid}) is "
-            f"never answered: {entry.why_unanswered}.  On Linux the caller would sleep in "
+            f"never answered: {why}.  On Linux the caller would sleep in "
             "request_wait_answer until the connection is aborted."
         )
 
@@ -842,32 +880,53 @@ class FuseConn:
             self._write(daemon, req, reply)
         elif reply is None:
             if not entry.finished:
-                entry.why_unanswered = "the daemon read it and never replied"
-        elif reply == "failed" and self._processing.get(unique) is entry:
-            # simfs rule (no kernel counterpart): a daemon that raised fails its request EIO
+                entry.why_unanswered = (
+                    f"the daemon read it and never replied (its handler for {req.name} "
+                    "returned None)"
+                )
+        elif isinstance(reply, tuple) and self._processing.get(unique) is entry:
+            # simfs rule (no kernel counterpart): a daemon that raised, or answered with
+            # something that is not a Reply, fails its request EIO
             del self._processing[unique]
-            self._finish(entry, -errno.EIO)
+            self._fail(entry, req, reply[1])
 
     def _call_daemon(
         self, daemon: Daemon, req: Request
-    ) -> Reply | Literal["failed", "exited"] | None:
+    ) -> Reply | tuple[Literal["failed"], str] | Literal["exited"] | None:
+        """Run the daemon's handler; a failure comes back as ``("failed", note)``."""
+        name = type(daemon).__name__
         try:
             if req.opcode == uapi.FUSE_INIT:
-                return daemon.init(req)
-            return daemon.handle(req)
+                reply = daemon.init(req)
+            else:
+                reply = daemon.handle(req)
         except DaemonExit as e:
             self._daemon_exited(req, str(e))
             return "exited"
         except OSError as e:
-            if isinstance(e.errno, int) and e.errno > 0:
+            if isinstance(e.errno, int) and 0 < e.errno < 512:
                 return Reply.error(e.errno)
-            self._daemon_failed(req, e)
-            return "failed"
+            return "failed", self._daemon_failed(req, e, name)
         except Exception as e:
-            self._daemon_failed(req, e)
-            return "failed"
+            return "failed", self._daemon_failed(req, e, name)
+        if reply is not None and not isinstance(reply, Reply):
+            reason = (
+                f"daemon {name}, {req.name} (unique {req.unique}): the handler returned "
+                f"{type(reply).__name__}, expected simfs.Reply or None; return "
+                "Reply(...) or Reply.error(errno.EXXX)"
+            )
+            self.hooks.emit(
+                "daemon_exception",
+                reason=reason,
+                unique=req.unique,
+                opcode=req.name,
+                nodeid=req.nodeid,
+                exception=None,
+            )
+            return "failed", reason
+        return reply
 
-    def _daemon_failed(self, req: Request, exc: BaseException) -> None:
+    def _daemon_failed(self, req: Request, exc: BaseException, name: str) -> str:
         self.hooks.emit(
             "daemon_exception",
             reason=f"{type(exc).__name__}: {exc}",
@@ -876,6 +935,36 @@ class FuseConn:
             nodeid=req.nodeid,
             exception=exc,
         )
+        how = (
+            f"raised OSError with errno {exc.errno!r} (a reply error must be 1..511)"
+            if isinstance(exc, OSError)
+            else f"raised {type(exc).__name__}: {exc}"
+        )
+        return (
+            f"daemon {name}, {req.name} (unique {req.unique}): the handler {how}; the "
+            "request fails EIO.  Return Reply.error(errno.EXXX) or raise OSError(errno) "
+            "to fail it on purpose"
+        )
+
+    def reject(self, opcode: int | None, reason: str) -> OSError:
+        """The filesystem code found an answer unusable (``fuse_invalid_attr``, a bad
+        ``nodeid``, a dirent ``parse_dirfile`` refuses...): the ``EIO`` to raise, with a
+        note naming the daemon, the opcode and the reason, also given to :attr:`explain`."""
+        who = f"daemon {type(self.daemon).__name__}" if self.daemon is not None else "reply"
+        where = f", {uapi.opcode_name(opcode)}" if opcode is not None else ""
+        note = f"{who}{where}: {reason} -> EIO"
+        if self.explain is not None:
+            self.explain(errno.EIO, note)
+        e = _oserror(errno.EIO)
+        e.add_note(note)
+        return e
+
+    def _fail(self, entry: _Entry, req: Request | None, note: str) -> None:
+        """End ``entry`` with EIO and say why to the caller (a note on its OSError)."""
+        entry.why_failed = note
+        if self.explain is not None:
+            self.explain(errno.EIO, note)
+        self._finish(entry, -errno.EIO)
 
     def _daemon_exited(self, req: Request | None, reason: str) -> None:
         self.hooks.emit(
@@ -890,7 +979,31 @@ class FuseConn:
     def _write(self, daemon: Daemon, req: Request, reply: Reply) -> None:
         """The daemon's ``write(2)`` of ``reply`` (``fuse_dev_do_write``)."""
         unique = req.unique if reply.unique is None else reply.unique
-        payload = reply.payload_bytes()
+        payload, bad = self._reply_bytes(reply, unique)
+        if bad:
+            # the bytes such a reply stands for cannot exist: the write is refused as a
+            # malformed one (fuse_dev_do_write/copy_out_args: -EINVAL to the writer) and
+            # the request it answers fails EIO, as after any rejected reply
+            target = self._processing.pop(req.unique, None)
+            note = (
+                f"daemon {type(daemon).__name__}, {req.name} (unique {req.unique}), "
+                f"reply: {bad}; the write fails EINVAL and the request EIO"
+            )
+            self.hooks.emit(
+                "protocol_error",
+                reason=bad,
+                unique=req.unique,
+                opcode=req.name,
+                writer_errno=-errno.EINVAL,
+                request_error=-errno.EIO if target is not None else None,
+            )
+            if target is not None:
+                self._fail(target, req, note)
+            try:
+                daemon.write_failed(req, reply, errno.EINVAL)
+            except DaemonExit as e:
+                self._daemon_exited(req, str(e))
+            return
         self.hooks.emit(
             "reply",
             unique=unique,
@@ -901,7 +1014,22 @@ class FuseConn:
         err, reason, target = self._do_write(
             daemon, unique, reply.error, payload, getattr(reply, "via_ioctl", False)
         )
+        if err and target is not None and target.finished and target.error == -errno.EIO:
+            note = (
+                f"daemon {type(daemon).__name__}, {req.name} (unique {unique}), reply: "
+                f"{reason}; the kernel rejected it (write -> {_errname(err)}) and failed "
+                "the request EIO"
+            )
+            target.why_failed = note
+            if self.explain is not None:
+                self.explain(errno.EIO, note)
         if err:
+            waiting = self._processing.get(req.unique)
+            if waiting is not None and not waiting.why_unanswered:
+                waiting.why_unanswered = (
+                    f"the daemon's reply was rejected ({reason}: its write failed "
+                    f"{_errname(err)}) and no other reply came"
+                )
             self.hooks.emit(
                 "protocol_error",
                 reason=reason,
@@ -914,6 +1042,20 @@ class FuseConn:
                 daemon.write_failed(req, reply, -err)
             except DaemonExit as e:
                 self._daemon_exited(req, str(e))
+
+    @staticmethod
+    def _reply_bytes(reply: Reply, unique: object) -> tuple[bytes, str]:
+        """The payload of ``reply`` and ``""``, or ``b""`` and why it cannot be written
+        (a header field or a struct field the wire format cannot hold)."""
+        if isinstance(unique, bool) or not isinstance(unique, int) or not 0 <= unique < 2**64:
+            return b"", f"header unique {unique!r} is not a u64"
+        error = reply.error
+        if isinstance(error, bool) or not isinstance(error, int) or not -(2**31) <= error < 2**31:
+            return b"", f"header error {error!r} is not an s32"
+        try:
+            return reply.payload_bytes(), ""
+        except (ValueError, TypeError, OverflowError, AttributeError) as e:
+            return b"", f"cannot be packed: {e}"
 
     def _do_write(
         self, daemon: Daemon, unique: int, error: int, payload: bytes, via_ioctl: bool = False

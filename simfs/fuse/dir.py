@@ -34,6 +34,7 @@ from simfs.fuse.inode import (
     FuseFile,
     FuseInode,
     FuseSuperBlock,
+    attr_problem,
     fc_default_permissions,
     fuse_dentry,
     fuse_dentry_settime,
@@ -92,7 +93,7 @@ RENAME_WHITEOUT = 1 << 2
 def _check_bad(inode: FuseInode) -> None:
     """``fuse_is_bad`` -> -EIO."""
     if inode.bad:
-        raise oserror(errno.EIO)
+        raise inode.bad_error()
 
 
 def _umask() -> int:
@@ -197,7 +198,7 @@ def fuse_lookup_name(
         # checked (fuse_invalid_attr is on the plain-reply branch only)
         return outarg, None, addon
     if fuse_invalid_attr(outarg.attr):
-        raise oserror(errno.EIO)
+        raise fm.conn.reject(uapi.FUSE_LOOKUP, attr_problem(outarg.attr))
     generation = outarg.generation
     if outarg.nodeid == uapi.FUSE_ROOT_ID and generation != 0:
         generation = 0  # "root generation should be zero"
@@ -205,6 +206,19 @@ def fuse_lookup_name(
         outarg.nodeid, generation, outarg.attr, entry_attr_valid(fm.sb, outarg), attr_version
     )
     return outarg, inode, addon
+
+
+def _type_change(attr: uapi.FuseAttr, mode: int) -> str:
+    """Why an attribute reply is refused: invalid, or another file type than the inode's."""
+    return attr_problem(attr) or (
+        f"attr.mode {attr.mode:#o} changes the file type of a {st.S_IFMT(mode):#o} inode"
+    )
+
+
+def _entry_problem(out: uapi.FuseEntryOut) -> str:
+    if invalid_nodeid(out.nodeid):
+        return f"nodeid {out.nodeid} is invalid (0 or FUSE_ROOT_ID)"
+    return attr_problem(out.attr)
 
 
 def fuse_lookup(dir: FuseInode, dentry: Dentry, cred: Cred, flags: int) -> Inode | None:
@@ -230,7 +244,8 @@ def fuse_lookup(dir: FuseInode, dentry: Dentry, cred: Cred, flags: int) -> Inode
                 raise oserror(errno.EINVAL)
             inode = apply(dir, dentry, outarg, addon, inode)
         if inode is not None and inode.nodeid == uapi.FUSE_ROOT_ID:
-            raise oserror(errno.EIO)  # fuse_lookup: the root cannot be a child
+            # fuse_lookup: the root cannot be a child
+            raise fm.conn.reject(uapi.FUSE_LOOKUP, "the entry's nodeid is FUSE_ROOT_ID (1)")
         if inode is not None and inode.is_dir:
             # d_splice_alias: a directory has one name; an old alias is dropped
             for alias in list(inode.aliases):
@@ -433,9 +448,9 @@ def _attr_to_kstat(inode: FuseInode, attr: uapi.FuseAttr) -> Kstat:
         gid=attr.gid,
         rdev=attr.rdev,
         size=inode.size,
-        atime_ns=attr.atime * 1_000_000_000 + attr.atimensec,
-        mtime_ns=attr.mtime * 1_000_000_000 + attr.mtimensec,
-        ctime_ns=attr.ctime * 1_000_000_000 + attr.ctimensec,
+        atime_ns=uapi.time_from_wire(attr.atime, attr.atimensec),
+        mtime_ns=uapi.time_from_wire(attr.mtime, attr.mtimensec),
+        ctime_ns=uapi.time_from_wire(attr.ctime, attr.ctimensec),
         blksize=attr.blksize if attr.blksize else 1 << inode.sb.blocksize_bits,
         blocks=attr.blocks,
         dev=inode.sb.dev,
@@ -461,7 +476,7 @@ def fuse_do_getattr(inode: FuseInode, file: File | None) -> Kstat:
         out = cast(uapi.FuseAttrOut, outs[0])
         if fuse_invalid_attr(out.attr) or st.S_IFMT(out.attr.mode) != st.S_IFMT(inode.mode):
             inode.bad = True  # fuse_make_bad
-            raise oserror(errno.EIO)
+            raise fm.conn.reject(uapi.FUSE_GETATTR, _type_change(out.attr, inode.mode))
         inode.change_attributes(
             out.attr, inode.sb.time_to_expiry(out.attr_valid, out.attr_valid_nsec), attr_version
         )
@@ -531,12 +546,12 @@ def iattr_to_fattr(fm: FuseMount, attr: Iattr, trust_local_cmtime: bool) -> uapi
         kw["size"] = attr.size
     if ivalid & ATTR_ATIME:
         valid |= uapi.FATTR_ATIME
-        kw["atime"], kw["atimensec"] = divmod(attr.atime_ns, 1_000_000_000)
+        kw["atime"], kw["atimensec"] = uapi.time_to_wire(attr.atime_ns)
         if not ivalid & ATTR_ATIME_SET:
             valid |= uapi.FATTR_ATIME_NOW
     if ivalid & ATTR_MTIME and _update_mtime(ivalid, attr.file is not None, trust_local_cmtime):
         valid |= uapi.FATTR_MTIME
-        kw["mtime"], kw["mtimensec"] = divmod(attr.mtime_ns, 1_000_000_000)
+        kw["mtime"], kw["mtimensec"] = uapi.time_to_wire(attr.mtime_ns)
         if not ivalid & ATTR_MTIME_SET and not trust_local_cmtime:
             valid |= uapi.FATTR_MTIME_NOW
     for key in ("atime", "mtime"):
@@ -638,7 +653,7 @@ def fuse_do_setattr(inode: FuseInode, dentry: Dentry, attr: Iattr, cred: Cred) -
     out = cast(uapi.FuseAttrOut, outs[0])
     if fuse_invalid_attr(out.attr) or st.S_IFMT(out.attr.mode) != st.S_IFMT(inode.mode):
         inode.bad = True
-        raise oserror(errno.EIO)
+        raise fm.conn.reject(uapi.FUSE_SETATTR, _type_change(out.attr, inode.mode))
     old_size = inode.size
     inode.change_attributes_common(
         out.attr, inode.sb.time_to_expiry(out.attr_valid, out.attr_valid_nsec)
@@ -670,9 +685,9 @@ def create_new_entry(dir: FuseInode, dentry: Dentry, args: FuseArgs, mode: int) 
     outs = fm.request(args)
     outarg = cast(uapi.FuseEntryOut, outs[0])
     if invalid_nodeid(outarg.nodeid) or fuse_invalid_attr(outarg.attr):
-        raise oserror(errno.EIO)
+        raise fm.conn.reject(args.opcode, _entry_problem(outarg))
     if (outarg.attr.mode ^ mode) & 0o170000:
-        raise oserror(errno.EIO)
+        raise fm.conn.reject(args.opcode, _type_change(outarg.attr, mode))
     inode = fm.sb.iget(
         outarg.nodeid, outarg.generation, outarg.attr, entry_attr_valid(fm.sb, outarg), 0
     )
@@ -917,7 +932,9 @@ def fuse_create_open(
         or invalid_nodeid(outentry.nodeid)
         or fuse_invalid_attr(outentry.attr)
     ):
-        raise oserror(errno.EIO)
+        raise fm.conn.reject(
+            uapi.FUSE_CREATE, _entry_problem(outentry) or _type_change(outentry.attr, st.S_IFREG)
+        )
     ff = FuseFile(fh=outopen.fh, nodeid=outentry.nodeid, open_flags=outopen.open_flags)
     inode = fm.sb.iget(
         outentry.nodeid, outentry.generation, outentry.attr, entry_attr_valid(fm.sb, outentry), 0

@@ -61,7 +61,7 @@ PATH_MAX = 4096
 
 def _check_bad(inode: FuseInode) -> None:
     if inode.bad:
-        raise oserror(errno.EIO)
+        raise inode.bad_error()
 
 
 def _raise_or_return(res: object) -> None:
@@ -306,7 +306,7 @@ def _direct_read(inode: FuseInode, file: File, ff: FuseFile, pos: int, size: int
         n = min(size, limit)
         data = _send_read(inode, file, ff, pos, n)
         if len(data) > n:
-            raise oserror(errno.EIO)
+            raise inode.fm.conn.reject(uapi.FUSE_READ, f"{len(data)} bytes for a {n}-byte read")
         out += data
         pos += len(data)
         size -= len(data)
@@ -347,7 +347,7 @@ def _cache_read(inode: FuseInode, file: File, ff: FuseFile, pos: int, size: int)
         attr_ver = inode.fm.get_attr_version()
         data = _send_read(inode, file, ff, start, count)
         if len(data) > count:
-            raise oserror(errno.EIO)
+            raise inode.fm.conn.reject(uapi.FUSE_READ, f"{len(data)} bytes for a {count}-byte read")
         for i in range(idx, run_end + 1):
             chunk = data[(i - idx) * PAGE_SIZE : (i - idx + 1) * PAGE_SIZE]
             inode.pages[i] = chunk
@@ -394,7 +394,9 @@ def _send_write(inode: FuseInode, file: File, ff: FuseFile, pos: int, data: byte
         )
     n = cast(uapi.FuseWriteOut, outs[0]).size
     if n > len(data):
-        raise oserror(errno.EIO)
+        raise inode.fm.conn.reject(
+            uapi.FUSE_WRITE, f"size {n} in fuse_write_out is more than the {len(data)} sent"
+        )
     return n
 
 

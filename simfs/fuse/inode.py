@@ -85,6 +85,15 @@ def fuse_invalid_attr(attr: uapi.FuseAttr) -> bool:
     return not fuse_valid_type(attr.mode) or attr.size > LLONG_MAX
 
 
+def attr_problem(attr: uapi.FuseAttr) -> str:
+    """Why ``fuse_invalid_attr`` refuses ``attr`` (``""`` when it does not)."""
+    if not fuse_valid_type(attr.mode):
+        return f"attr.mode {attr.mode:#o} has no valid file type (fuse_valid_type)"
+    if attr.size > LLONG_MAX:
+        return f"attr.size {attr.size} is above LLONG_MAX (fuse_invalid_attr)"
+    return ""
+
+
 def invalid_nodeid(nodeid: int) -> bool:
     """``invalid_nodeid``: 0 and the root id cannot name a new entry."""
     return nodeid == 0 or nodeid == uapi.FUSE_ROOT_ID
@@ -317,9 +326,9 @@ class FuseInode(Inode):
         self.uid = attr.uid
         self.gid = attr.gid
         self.blocks = attr.blocks
-        self.atime_ns = attr.atime * 1_000_000_000 + attr.atimensec
-        self.mtime_ns = attr.mtime * 1_000_000_000 + attr.mtimensec
-        self.ctime_ns = attr.ctime * 1_000_000_000 + attr.ctimensec
+        self.atime_ns = uapi.time_from_wire(attr.atime, attr.atimensec)
+        self.mtime_ns = uapi.time_from_wire(attr.mtime, attr.mtimensec)
+        self.ctime_ns = uapi.time_from_wire(attr.ctime, attr.ctimensec)
         self.rdev = attr.rdev
         # blksize 0 means the superblock's block size
         self.blksize = attr.blksize if attr.blksize else 1 << self.sb.blocksize_bits
@@ -329,6 +338,15 @@ class FuseInode(Inode):
         if not fc_default_permissions(self.fm):
             self.mode &= ~st.S_ISVTX
         _ = fc
+
+    def bad_error(self) -> OSError:
+        """``fuse_is_bad`` -> ``EIO``, with a note saying why the inode is unusable."""
+        return self.fm.conn.reject(
+            None,
+            f"nodeid {self.nodeid} was marked bad (fuse_make_bad: an earlier reply changed "
+            "its file type or generation, or gave invalid attributes), so every operation "
+            "on it fails until it is evicted",
+        )
 
     def change_attributes(self, attr: uapi.FuseAttr, attr_valid_ns: int, attr_version: int) -> None:
         """``fuse_change_attributes``: ignored if a newer change raced it (attr_version);

@@ -19,10 +19,12 @@ have done already.
 from __future__ import annotations
 
 import errno
+import inspect
 import stat as st
 from typing import TYPE_CHECKING, Any
 
 from simfs import uapi
+from simfs.daemon import Daemon
 from simfs.errors import UsageError
 from simfs.fuse.dev import CallerIds, FuseArgs, FuseConn
 from simfs.fuse.inode import FuseDentry, FuseInode, FuseSuperBlock, attr_from_root
@@ -31,7 +33,6 @@ from simfs.vfs.inode import Dentry, oserror
 from simfs.vfs.mount import Mount, Path
 
 if TYPE_CHECKING:
-    from simfs.daemon import Daemon
     from simfs.kernel import Kernel
     from simfs.process import Process
 
@@ -83,7 +84,9 @@ class FuseMount:
         self.readdir_bufsize: int = uapi.PAGE_SIZE if rb is None else int(rb)
         self.root_dir: str | None = None
         self.root_bpf: Any = None
-        self.conn = FuseConn(kernel.hooks, daemon, no_daemon=no_daemon, clock=kernel.clock)
+        self.conn = FuseConn(
+            kernel.hooks, daemon, no_daemon=no_daemon, clock=kernel.clock, explain=kernel.explain
+        )
         if opts["max_read"] is not None:
             self.conn.max_read = max(4096, int(opts["max_read"]))  # fuse_fill_super_common
         self.sb = FuseSuperBlock(kernel, kernel.new_dev(), self)
@@ -172,6 +175,14 @@ def _resolve_bpf(prog: Any, mounter: Process) -> Any:
     if prog is None:
         return None
     if getattr(prog, "is_fuse_bpf_prog", False):
+        from simfs.bpf import Program, _verify
+
+        if isinstance(prog, Program):
+            try:
+                _verify(prog)  # what bpf_prog_load would refuse, refused at mount time
+            except OSError as e:
+                why = "; ".join(getattr(e, "__notes__", ())) or "the verifier refused it"
+                raise UsageError(f"mount_fuse: root_bpf {prog.name!r}: {why}") from None
         return prog
     if isinstance(prog, int) and not isinstance(prog, bool):
         file = mounter.fdtable.get(prog)  # EBADF for a bad descriptor
@@ -216,6 +227,20 @@ def mount_fuse(
         )
     if no_daemon and daemon is not None:
         raise UsageError("mount_fuse: pass either daemon=... or no_daemon=True, not both")
+    if daemon is not None and not isinstance(daemon, Daemon):
+        raise UsageError(
+            f"mount_fuse: daemon must be an instance of a simfs.Daemon subclass (define "
+            f"handle(self, req) -> simfs.Reply), not {type(daemon).__name__}; use "
+            "simfs.daemons.Passthrough(source) for a ready-made one"
+        )
+    if daemon is not None:
+        try:
+            inspect.signature(daemon.handle).bind(None)
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"mount_fuse: {type(daemon).__name__}.handle must take one argument, the "
+                "simfs.Request: def handle(self, req) -> simfs.Reply"
+            ) from None
     opts = dict(VALID_OPTIONS)
     opts.update(options)
     if opts["variant"] not in ("ack", "rfc_v2", "upstream"):

@@ -19,7 +19,6 @@ over-long name, or a ``/`` in it, fails the pass with EIO).  The readdir cache
 
 from __future__ import annotations
 
-import errno
 import stat as st
 from typing import TYPE_CHECKING, cast
 
@@ -29,6 +28,7 @@ from simfs.fuse.dev import FuseArgs
 from simfs.fuse.inode import (
     FuseFile,
     FuseInode,
+    attr_problem,
     fuse_dentry_settime,
     fuse_file,
     fuse_invalid_attr,
@@ -37,7 +37,7 @@ from simfs.fuse.inode import (
 from simfs.uapi import OutArg
 from simfs.vfs import dcache
 from simfs.vfs.cred import Cred
-from simfs.vfs.inode import DirEntry, oserror
+from simfs.vfs.inode import DirEntry
 from simfs.vfs.readdir import DirContext
 
 if TYPE_CHECKING:
@@ -61,12 +61,16 @@ def fuse_use_readdirplus(dir: FuseInode, pos: int) -> bool:
     return pos == 0
 
 
-def _check_dirent(d: uapi.FuseDirent) -> None:
+def _check_dirent(dir: FuseInode, d: uapi.FuseDirent, opcode: int) -> None:
     """``parse_dirfile``: a record with no name, a name over FUSE_NAME_MAX or one with a
     ``/`` in it is -EIO."""
     n = d.namelen
     if not n or n > uapi.FUSE_NAME_MAX or "/" in d.name:
-        raise oserror(errno.EIO)
+        raise dir.fm.conn.reject(
+            opcode,
+            f"dirent name {d.name!r} is empty, longer than FUSE_NAME_MAX or has a '/' "
+            "(parse_dirfile)",
+        )
 
 
 def _direntplus_link(
@@ -80,7 +84,12 @@ def _direntplus_link(
     if name in (".", ".."):
         return
     if invalid_nodeid(o.nodeid) or fuse_invalid_attr(o.attr):
-        raise oserror(errno.EIO)
+        raise dir.fm.conn.reject(
+            uapi.FUSE_READDIRPLUS,
+            f"entry {name!r}: nodeid {o.nodeid} is invalid"
+            if invalid_nodeid(o.nodeid)
+            else f"entry {name!r}: {attr_problem(o.attr)}",
+        )
     sb = dir.sb
     fm = dir.fm
     parent = file.path.dentry
@@ -104,7 +113,7 @@ def _direntplus_link(
         else:
             assert inode is not None
             if inode.bad:
-                raise oserror(errno.EIO)
+                raise inode.bad_error()
             inode.nlookup += 1
             inode.change_attributes(
                 o.attr, sb.time_to_expiry(o.attr_valid, o.attr_valid_nsec), attr_version
@@ -169,7 +178,7 @@ def _readdir_uncached(
                 else:
                     dp = None
                     dirent = cast(uapi.FuseDirent, rec)
-                _check_dirent(dirent)
+                _check_dirent(dir, dirent, uapi.FUSE_READDIRPLUS if plus else uapi.FUSE_READDIR)
                 entry = DirEntry(dirent.name, dirent.ino, dirent.type, dirent.off)
                 if ctx is None or (not ctx.full and ctx.emit(entry)):
                     entries.append(entry)
@@ -189,7 +198,7 @@ def _readdir_uncached(
 def fuse_readdir(dir: FuseInode, file: File, pos: int, cred: Cred) -> list[DirEntry]:
     """``fuse_readdir``, repeated until EOF (see the module docstring)."""
     if dir.bad:
-        raise oserror(errno.EIO)
+        raise dir.bad_error()
     handled, res = backing.bpf_readdir(dir, file, pos, cred)
     if handled:
         return cast("list[DirEntry]", res)
@@ -212,7 +221,7 @@ def fuse_readdir_once(dir: FuseInode, file: File, ctx: DirContext, cred: Cred) -
     fuse-bpf READDIR run (re-run while a filter sets ``again``), or one
     ``fuse_readdir_uncached`` request; ``ctx.pos`` is the new ``ctx->pos``."""
     if dir.bad:
-        raise oserror(errno.EIO)
+        raise dir.bad_error()
     handled, _res = backing.bpf_readdir_once(dir, file, ctx, cred)
     if handled:
         return

@@ -30,7 +30,7 @@ __all__ = ["fuse_listxattr", "fuse_removexattr", "fuse_xattr_get", "fuse_xattr_s
 
 def _check(inode: FuseInode, name: str | None) -> None:
     if inode.bad:
-        raise oserror(errno.EIO)
+        raise inode.bad_error()
     if name in _ACL_NAMES and not inode.fm.conn.posix_acl:
         raise oserror(errno.EOPNOTSUPP)  # fuse_no_acl_xattr_handlers
 
@@ -105,14 +105,17 @@ def fuse_xattr_set(
     inode.invalidate_attr()  # ctime changed
 
 
-def _verify_xattr_list(raw: bytes) -> list[str]:
+def _verify_xattr_list(inode: FuseInode, raw: bytes) -> list[str]:
     """``fuse_verify_xattr_list``: NUL-terminated, non-empty names, else -EIO."""
     names: list[str] = []
     rest = raw
     while rest:
         i = rest.find(b"\0")
         if i <= 0:
-            raise oserror(errno.EIO)
+            raise inode.fm.conn.reject(
+                uapi.FUSE_LISTXATTR,
+                "the name list has an empty or unterminated name (fuse_verify_xattr_list)",
+            )
         names.append(rest[:i].decode("utf-8", "surrogateescape"))
         rest = rest[i + 1 :]
     return names
@@ -158,7 +161,7 @@ def fuse_listxattr(inode: FuseInode, dentry: Dentry, size: int, cred: Cred) -> l
             return []
     raw = send(size)
     assert isinstance(raw, bytes)
-    return _verify_xattr_list(raw)
+    return _verify_xattr_list(inode, raw)
 
 
 def fuse_removexattr(inode: FuseInode, dentry: Dentry, name: str, cred: Cred) -> None:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import errno
 import stat as st
 import weakref
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pyfakefs import helpers as pf_helpers
 from pyfakefs.fake_file import FakeDirectory, FakeFile
@@ -53,7 +54,7 @@ from simfs.vfs.permission import setattr_prepare
 if TYPE_CHECKING:
     from simfs.vfs.mount import Path
 
-__all__ = ["TMPFS_MAGIC", "LowerInode", "LowerStore", "LowerSuperBlock"]
+__all__ = ["TMPFS_MAGIC", "LowerFile", "LowerInode", "LowerStore", "LowerSuperBlock"]
 
 TMPFS_MAGIC = 0x01021994
 PAGE_SIZE = 4096
@@ -99,11 +100,222 @@ class LowerStore(FakeFilesystem):
         self.umask = 0o022
         if total_size is not None:
             self.set_disk_usage(total_size)
+        self.pages_used = 0
+
+    def change_disk_usage(self, usage_change: int, file_path: Any, st_dev: int) -> None:
+        """pyfakefs charges bytes of contents as it adds and removes entries; tmpfs charges
+        pages (``shmem_inode_acct_blocks``), which :meth:`charge` counts instead."""
+        return None
+
+    def get_disk_usage(self, path: Any = None) -> Any:
+        """``(total, used, free)`` in bytes, from the pages charged (``shmem_statfs``)."""
+        total = int(super().get_disk_usage(path)[0])
+        used = self.pages_used * PAGE_SIZE
+        return DiskUsage(total, used, max(total - used, 0))
+
+    def free_pages(self) -> int:
+        total = int(super().get_disk_usage()[0])
+        return max(total // PAGE_SIZE - self.pages_used, 0)
+
+    def charge(self, pages: int) -> None:
+        """``shmem_inode_acct_blocks``: take ``pages`` (ENOSPC, nothing taken, when the
+        filesystem's ``size=`` would be exceeded); negative ``pages`` gives back."""
+        if pages > 0 and pages > self.free_pages():
+            raise oserror(errno.ENOSPC)
+        self.pages_used = max(self.pages_used + pages, 0)
+
+
+class DiskUsage(NamedTuple):
+    """What ``shutil.disk_usage`` returns: bytes in total, used and free."""
+
+    total: int
+    used: int
+    free: int
+
+
+_ZERO_PAGE = bytes(PAGE_SIZE)
+SHORT_SYMLINK_LEN = 128  # shmem_symlink: shorter targets live in the inode, no page
+
+
+class LowerFile(FakeFile):
+    """A tmpfs regular file: ``i_size`` is metadata and the data lives only in the pages
+    that were written or allocated (shmem's page cache), so a hole costs no memory.
+
+    ``pages`` maps a page index to its ``PAGE_SIZE`` bytes; a page allocated by
+    ``fallocate`` and never written is the shared zero page.  ``byte_contents`` builds the
+    bytes for fixtures and snapshots (holes read as zeros).
+    """
+
+    pages: dict[int, bytes]
+
+    @classmethod
+    def adopt(cls, obj: FakeFile) -> LowerFile:
+        """Turn a pyfakefs regular file (a fixture) into a sparse one, charging its pages."""
+        if isinstance(obj, LowerFile):
+            return obj
+        data = obj._byte_contents or b""
+        size = int(obj.st_size or 0)
+        obj.__class__ = cls
+        lf = cast(LowerFile, obj)
+        lf.pages = {
+            i // PAGE_SIZE: data[i : i + PAGE_SIZE].ljust(PAGE_SIZE, b"\0")
+            for i in range(0, len(data), PAGE_SIZE)
+        }
+        lf._byte_contents = b""
+        lf.st_size = max(size, len(data))
+        store = lf.filesystem
+        if isinstance(store, LowerStore):
+            store.pages_used += len(lf.pages)  # a fixture is taken as it is, even over size=
+        return lf
+
+    @property
+    def store(self) -> LowerStore:
+        return cast(LowerStore, self.filesystem)
+
+    @property
+    def byte_contents(self) -> bytes:
+        return self.read_range(0, int(self.st_size or 0))
+
+    def is_large_file(self) -> bool:
+        return False
+
+    @property
+    def size(self) -> int:
+        return int(self.st_size or 0)
+
+    @size.setter
+    def size(self, st_size: int) -> None:
+        self.truncate(st_size)
+
+    def set_initial_contents(self, contents: Any) -> bool:
+        """pyfakefs' fixture API: replace the whole contents (ENOSPC leaves them as they were)."""
+        data = self._encode_contents(contents) or b""
+        pages = {
+            i // PAGE_SIZE: data[i : i + PAGE_SIZE].ljust(PAGE_SIZE, b"\0")
+            for i in range(0, len(data), PAGE_SIZE)
+        }
+        self.store.charge(len(pages) - len(self.pages))
+        changed = data != self.byte_contents
+        self.pages = pages
+        self.st_size = len(data)
+        self.epoch += 1
+        return changed
+
+    def read_range(self, offset: int, n: int) -> bytes:
+        """Bytes ``[offset, offset + n)`` clipped at ``i_size``; holes read as zeros."""
+        end = min(offset + n, int(self.st_size or 0))
+        if end <= offset:
+            return b""
+        out = bytearray()
+        pos = offset
+        while pos < end:
+            page, skip = divmod(pos, PAGE_SIZE)
+            take = min(PAGE_SIZE - skip, end - pos)
+            out += self.pages.get(page, _ZERO_PAGE)[skip : skip + take]
+            pos += take
+        return bytes(out)
+
+    def write_range(self, offset: int, data: bytes) -> int:
+        """``generic_perform_write``: page by page; a page that cannot be charged ends the
+        write short, or with ENOSPC if nothing was written."""
+        done = 0
+        while done < len(data):
+            pos = offset + done
+            page, skip = divmod(pos, PAGE_SIZE)
+            take = min(PAGE_SIZE - skip, len(data) - done)
+            old = self.pages.get(page)
+            if old is None:
+                try:
+                    self.store.charge(1)  # shmem_get_folio -> shmem_inode_acct_blocks
+                except OSError:
+                    if done:
+                        break
+                    raise
+                old = _ZERO_PAGE
+            self.pages[page] = old[:skip] + data[done : done + take] + old[skip + take :]
+            done += take
+        if offset + done > int(self.st_size or 0):
+            self.st_size = offset + done
+        self.epoch += 1
+        return done
+
+    def truncate(self, size: int) -> None:
+        """``shmem_setattr`` size change: shrinking frees whole pages past the end and
+        zeroes the tail of the last one (``shmem_truncate_range``); growing makes a hole."""
+        if size < int(self.st_size or 0):
+            last = (size + PAGE_SIZE - 1) // PAGE_SIZE
+            gone = [p for p in self.pages if p >= last]
+            for p in gone:
+                del self.pages[p]
+            self.store.charge(-len(gone))
+            page, skip = divmod(size, PAGE_SIZE)
+            if skip and page in self.pages:
+                self.pages[page] = self.pages[page][:skip] + bytes(PAGE_SIZE - skip)
+        self.st_size = size
+        self.epoch += 1
+
+    def allocate(self, first: int, end: int) -> None:
+        """``shmem_fallocate``: allocate pages ``[first, end)``, all or nothing (ENOSPC)."""
+        new = (end - first) - sum(1 for p in self.pages if first <= p < end)
+        self.store.charge(new)
+        for p in range(first, end):
+            self.pages.setdefault(p, _ZERO_PAGE)
+
+    def punch(self, offset: int, length: int) -> None:
+        """``shmem_fallocate(PUNCH_HOLE)``: whole pages go, partial ones are zeroed."""
+        end = offset + length
+        gone = 0
+        for p in [p for p in self.pages if p * PAGE_SIZE < end and (p + 1) * PAGE_SIZE > offset]:
+            lo, hi = max(offset, p * PAGE_SIZE), min(end, (p + 1) * PAGE_SIZE)
+            if lo == p * PAGE_SIZE and hi == (p + 1) * PAGE_SIZE:
+                del self.pages[p]
+                gone += 1
+            else:
+                old = self.pages[p]
+                a, b = lo - p * PAGE_SIZE, hi - p * PAGE_SIZE
+                self.pages[p] = old[:a] + bytes(b - a) + old[b:]
+        self.store.charge(-gone)
+
+    def release(self) -> None:
+        """``shmem_evict_inode``: the last reference to an unlinked file frees its pages."""
+        self.store.charge(-len(self.pages))
+        self.pages = {}
+
+
+def _charged_pages(obj: FakeFile) -> int:
+    """Pages tmpfs charges for an object (a long symlink's target takes one)."""
+    if isinstance(obj, LowerFile):
+        return len(obj.pages)
+    if st.S_ISLNK(obj.st_mode) and len(_contents(obj)) >= SHORT_SYMLINK_LEN:
+        return 1
+    return 0
 
 
 def _contents(obj: FakeFile) -> bytes:
     data = obj.byte_contents
     return data if data is not None else b""
+
+
+def _add_entry(d: FakeDirectory, name: str, obj: FakeFile) -> None:
+    """``d_instantiate`` in the store: the name appears, a non-directory's link count grows
+    (directories derive theirs).  Never fails, so callers check everything first."""
+    store = obj.filesystem
+    if obj.st_ino is None:
+        store.last_ino += 1
+        obj.st_ino = store.last_ino
+    obj.st_dev = d.st_dev
+    d.entries[name] = obj
+    obj.parent_dir = weakref.ref(d)
+    if not isinstance(obj, FakeDirectory):
+        obj.st_nlink = int(obj.st_nlink or 0) + 1
+
+
+def _remove_entry(d: FakeDirectory, name: str) -> FakeFile:
+    """The name goes; a non-directory's link count drops."""
+    obj = d.entries.pop(name)
+    if not isinstance(obj, FakeDirectory):
+        obj.st_nlink = max(int(obj.st_nlink or 0) - 1, 0)
+    return obj
 
 
 class LowerSuperBlock(SuperBlock):
@@ -116,6 +328,10 @@ class LowerSuperBlock(SuperBlock):
         super().__init__(kernel, dev)
         self.store = store
         self.icache: dict[int, LowerInode] = {}
+        #: Fault injection for tests: called with the operation's name ("create", "link",
+        #: "unlink", "rmdir", "rename", "setattr", "setxattr", "removexattr", "write",
+        #: "fallocate") before it changes anything; a positive errno fails it.
+        self.fault_hook: Callable[[str], int] | None = None
 
     def now(self) -> int:
         return int(self.kernel.clock.now_ns())
@@ -163,6 +379,10 @@ class LowerSuperBlock(SuperBlock):
         li = cast(LowerInode, inode)
         if li.nlink == 0:
             self.icache.pop(id(li.obj), None)
+            if isinstance(li.obj, LowerFile):
+                li.obj.release()  # shmem_evict_inode: the pages go back
+            elif _charged_pages(li.obj):
+                self.store.charge(-_charged_pages(li.obj))
 
 
 class LowerInode(Inode):
@@ -178,6 +398,11 @@ class LowerInode(Inode):
             now = sb.now()
             obj.st_atime_ns = obj.st_mtime_ns = obj.st_ctime_ns = now
             obj._simfs_seen = True
+            if st.S_ISLNK(obj.st_mode):
+                sb.store.pages_used += _charged_pages(obj)
+        if st.S_ISREG(obj.st_mode) and not isinstance(obj, LowerFile):
+            obj = LowerFile.adopt(obj)
+            self.obj = obj
         self.blksize = PAGE_SIZE
 
     # attributes live in the store ------------------------------------------------
@@ -275,9 +500,7 @@ class LowerInode(Inode):
     @property
     def blocks(self) -> int:
         """tmpfs charges whole pages: 8 sectors per allocated page."""
-        if not st.S_ISREG(self.mode):
-            return 0
-        return len(self._pages()) * (PAGE_SIZE // 512)
+        return _charged_pages(self.obj) * (PAGE_SIZE // 512)
 
     @blocks.setter
     def blocks(self, v: int) -> None:
@@ -289,14 +512,19 @@ class LowerInode(Inode):
             raise oserror(errno.ENOTDIR)
         return self.obj
 
-    def _pages(self) -> set[int]:
-        """Allocated pages (for SEEK_DATA/SEEK_HOLE and st_blocks)."""
-        pages = getattr(self.obj, "_simfs_pages", None)
-        if pages is None:
-            n = (self.size + PAGE_SIZE - 1) // PAGE_SIZE
-            pages = set(range(n))
-            self.obj._simfs_pages = pages
-        return cast(set[int], pages)
+    def _file(self) -> LowerFile:
+        if not isinstance(self.obj, LowerFile):
+            raise oserror(errno.EINVAL)  # not a regular file's data
+        return self.obj
+
+    def may_fail(self, op: str) -> None:
+        """The fault-injection point at the start of every mutating operation, before it
+        changes anything (see :attr:`LowerSuperBlock.fault_hook`)."""
+        hook = self.sb.fault_hook
+        if hook is not None:
+            err = hook(op)
+            if err:
+                raise oserror(err)
 
     def touch_dir(self) -> None:
         """Directory contents changed: mtime and ctime (``inode_set_mtime_to_ts``...)."""
@@ -322,6 +550,9 @@ class LowerInode(Inode):
                 mode |= st.S_ISGID  # directories always inherit S_ISGID
         else:
             gid = cred.fsgid
+        self.may_fail("create")
+        if name in d.entries:
+            raise oserror(errno.EEXIST)
         obj: FakeFile
         if st.S_ISDIR(mode):
             obj = FakeDirectory(name, perm_bits=mode & 0o7777, filesystem=self.sb.store)
@@ -333,13 +564,17 @@ class LowerInode(Inode):
                 contents=cast(Any, contents),
                 filesystem=self.sb.store,
             )
-            obj._simfs_pages = set()
+            if st.S_ISREG(mode):
+                obj = LowerFile.adopt(obj)
+        # shmem_get_inode/shmem_symlink charge before the name appears: ENOSPC leaves
+        # nothing behind
+        self.sb.store.charge(_charged_pages(obj))
         obj.st_uid = uid
         obj.st_gid = gid
         now = self.sb.now()
         obj.st_atime_ns = obj.st_mtime_ns = obj.st_ctime_ns = now
         obj._simfs_seen = True
-        d.add_entry(obj)
+        _add_entry(d, name, obj)
         if st.S_ISDIR(mode):
             obj.st_nlink = 2
         self.touch_dir()
@@ -381,27 +616,22 @@ class LowerInode(Inode):
         d = self._dir()
         if len(dentry.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
             raise oserror(errno.ENAMETOOLONG)
-        saved = inode.obj.name
-        inode.obj.name = cast(Any, dentry.name)
-        try:
-            d.add_entry(inode.obj)
-        finally:
-            inode.obj.name = saved
-        d.entries[dentry.name] = d.entries.pop(dentry.name)  # newest last
+        if dentry.name in d.entries:
+            raise oserror(errno.EEXIST)
+        self.may_fail("link")
+        _add_entry(d, dentry.name, inode.obj)  # newest last, as readdir wants
         inode.touch_ctime()
         self.touch_dir()
         dentry.instantiate(inode)
         return inode
 
     def _remove(self, name: str) -> FakeFile:
-        d = self._dir()
-        obj = d.entries[name]
-        d.remove_entry(name, recursive=False)
-        return obj
+        return _remove_entry(self._dir(), name)
 
     def unlink(self, dentry: Dentry, cred: Cred) -> None:
         """``shmem_unlink``: drop the name; ctime of the inode and the directory move."""
         inode = cast(LowerInode, dentry.inode)
+        self.may_fail("unlink")
         self._remove(dentry.name)
         inode.touch_ctime()
         self.touch_dir()
@@ -411,6 +641,7 @@ class LowerInode(Inode):
         inode = cast(LowerInode, dentry.inode)
         if cast(FakeDirectory, inode.obj).entries:
             raise oserror(errno.ENOTEMPTY)
+        self.may_fail("rmdir")
         self._remove(dentry.name)
         inode.obj._simfs_dead = True
         inode.touch_ctime()
@@ -428,6 +659,10 @@ class LowerInode(Inode):
         src = cast(LowerInode, old_dentry.inode)
         tgt = cast("LowerInode | None", new_dentry.inode)
         od, nd = self._dir(), ndir._dir()
+        replaced_dir = tgt is not None and not flags & RENAME_EXCHANGE and tgt.is_dir
+        if replaced_dir and cast(FakeDirectory, cast(LowerInode, tgt).obj).entries:
+            raise oserror(errno.ENOTEMPTY)  # simple_empty on the target
+        self.may_fail("rename")
         if flags & RENAME_EXCHANGE:
             assert tgt is not None
             a, b = src.obj, tgt.obj
@@ -441,9 +676,7 @@ class LowerInode(Inode):
             tgt.touch_ctime()
         else:
             if tgt is not None:
-                if tgt.is_dir and cast(FakeDirectory, tgt.obj).entries:
-                    raise oserror(errno.ENOTEMPTY)  # simple_empty on the target
-                nd.remove_entry(new_dentry.name, recursive=False)
+                _remove_entry(nd, new_dentry.name)
                 if tgt.is_dir:
                     tgt.obj._simfs_dead = True
                 tgt.touch_ctime()
@@ -464,6 +697,7 @@ class LowerInode(Inode):
     def setattr(self, dentry: Dentry, attr: Iattr, cred: Cred) -> None:
         """``shmem_setattr``: ``setattr_prepare``, size change, then ``setattr_copy``."""
         setattr_prepare(self, attr, cred)
+        self.may_fail("setattr")
         if attr.valid & ATTR_KILL_PRIV:
             # setattr_prepare -> security_inode_killpriv (cap_inode_killpriv)
             self.obj.xattr.pop("security.capability", None)
@@ -490,16 +724,7 @@ class LowerInode(Inode):
             self.mtime_ns = now
 
     def _truncate(self, size: int) -> None:
-        data = _contents(self.obj)
-        if size < len(data):
-            data = data[:size]
-        else:
-            data = data + b"\0" * (size - len(data))
-        self.obj.set_initial_contents(data)
-        pages = self._pages()
-        last = (size + PAGE_SIZE - 1) // PAGE_SIZE
-        for p in [p for p in pages if p >= last]:
-            pages.discard(p)
+        self._file().truncate(size)
 
     # xattrs (shmem_xattr_handler_*, simple_xattr_*) ----------------------------------
     def _check_xattr_ns(self, name: str) -> None:
@@ -526,6 +751,7 @@ class LowerInode(Inode):
             raise oserror(errno.EEXIST)
         if flags & XATTR_REPLACE and not exists:
             raise oserror(errno.ENODATA)
+        self.may_fail("setxattr")
         xattrs[name] = bytes(value)
         self.touch_ctime()
 
@@ -543,6 +769,7 @@ class LowerInode(Inode):
         xattrs: dict[str, bytes] = self.obj.xattr
         if name not in xattrs:
             raise oserror(errno.ENODATA)
+        self.may_fail("removexattr")
         del xattrs[name]
         self.touch_ctime()
 
@@ -554,8 +781,9 @@ class LowerInode(Inode):
             from simfs.vfs.pipe import fifo_read
 
             return fifo_read(self, file, size)  # pipefifo_fops: a pipe, not file contents
-        data = _contents(self.obj)
-        return data[offset : offset + size]
+        if isinstance(self.obj, LowerFile):
+            return self.obj.read_range(offset, size)
+        return _contents(self.obj)[offset : offset + size]
 
     def write(self, file: File, offset: int, data: bytes) -> int:
         """``shmem_file_write_iter``: place data, extend, mark pages, update times."""
@@ -567,19 +795,14 @@ class LowerInode(Inode):
             return fifo_write(self, file, data)
         from simfs.vfs.ops import file_remove_privs
 
+        lf = self._file()
+        self.may_fail("write")
         file_remove_privs(self.sb.kernel, file, self.sb.kernel.current_cred())
-        cur = _contents(self.obj)
-        if offset > len(cur):
-            cur = cur + b"\0" * (offset - len(cur))
-        new = cur[:offset] + data + cur[offset + len(data) :]
-        pages = self._pages()
-        self.obj.set_initial_contents(new)
-        for p in range(offset // PAGE_SIZE, (offset + len(data) - 1) // PAGE_SIZE + 1):
-            pages.add(p)
+        done = lf.write_range(offset, data)  # each page charged before it is written
         now = self.sb.now()
         self.mtime_ns = now
         self.ctime_ns = now
-        return len(data)
+        return done
 
     def llseek(self, file: File, offset: int, whence: int) -> int:
         """``shmem_file_llseek``: SEEK_DATA/SEEK_HOLE at page granularity.  Directories:
@@ -599,12 +822,13 @@ class LowerInode(Inode):
         size = self.size
         if offset < 0 or offset >= size:
             raise oserror(errno.ENXIO)
-        pages = self._pages()
+        pages = self._file().pages
         page = offset // PAGE_SIZE
         last = (size + PAGE_SIZE - 1) // PAGE_SIZE
         if whence == SEEK_DATA:
-            while page < last and page not in pages:
-                page += 1
+            # the first allocated page at or after the offset (the set of pages, not the
+            # size, bounds the search: a hole may be terabytes long)
+            page = min((p for p in pages if page <= p < last), default=last)
             if page >= last:
                 raise oserror(errno.ENXIO)
             new = max(offset, page * PAGE_SIZE)
@@ -622,20 +846,15 @@ class LowerInode(Inode):
         """``shmem_fallocate``: allocate (optionally keeping size) or punch holes."""
         if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
             raise oserror(errno.EOPNOTSUPP)
-        pages = self._pages()
+        lf = self._file()
+        self.may_fail("fallocate")
         first, end = offset // PAGE_SIZE, (offset + length + PAGE_SIZE - 1) // PAGE_SIZE
         if mode & FALLOC_FL_PUNCH_HOLE:
-            data = bytearray(_contents(self.obj))
-            lo, hi = offset, min(offset + length, len(data))
-            if hi > lo:
-                data[lo:hi] = b"\0" * (hi - lo)
-                self.obj.set_initial_contents(bytes(data))
-            for p in range((offset + PAGE_SIZE - 1) // PAGE_SIZE, (offset + length) // PAGE_SIZE):
-                pages.discard(p)
+            lf.punch(offset, min(length, max(lf.size - offset, 0)))
         else:
+            lf.allocate(first, end)  # all or nothing: ENOSPC changes nothing
             if not (mode & FALLOC_FL_KEEP_SIZE) and offset + length > self.size:
                 self._truncate(offset + length)
-            pages.update(range(first, end))
         # shmem_fallocate -> file_modified: mtime and ctime, whatever the mode
         now = self.sb.now()
         self.ctime_ns = now

@@ -514,6 +514,9 @@ def fput(k: Kernel, file: File) -> None:
 
 LLONG_MAX = (1 << 63) - 1
 
+#: ``MAX_RW_COUNT`` (``INT_MAX & PAGE_MASK``): the most one read or write transfers.
+MAX_RW_COUNT = (2**31 - 1) & ~4095
+
 
 def rw_verify_area(pos: int, count: int) -> None:
     """``rw_verify_area``: a negative count, a negative position or a range whose end
@@ -528,6 +531,7 @@ def vfs_read(k: Kernel, file: File, size: int, offset: int | None) -> bytes:
         raise oserror(errno.EBADF)
     pos = file.pos if offset is None else offset
     rw_verify_area(pos, size)
+    size = min(size, MAX_RW_COUNT)  # rw_verify_area: a read returns at most MAX_RW_COUNT
     # the driver is called even for 0 bytes (generic_read_dir says EISDIR regardless);
     # filemap_read returns early for 0 bytes, before file_accessed
     data = file.inode.read(file, pos, size)
