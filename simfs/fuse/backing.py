@@ -1787,8 +1787,6 @@ def _count_finalize(kind: str) -> Callable[[Op, BpfArgs, Any], Any]:
             return KEEP
         if count >= (1 << 64) - MAX_ERRNO:
             return Err((1 << 64) - count)
-        if not op.quirks and not isinstance(result, Err):
-            pass
         if kind == "read":
             data = result if isinstance(result, bytes) else b""
             count = min(count, op.size)

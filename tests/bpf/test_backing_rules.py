@@ -1,0 +1,176 @@
+"""Per-opcode rules of the fuse-bpf engine that no other test pinned (issue 21).
+
+Each test here was written for a mutant of ``simfs/fuse/backing.py`` that survived the
+whole suite: a rule of an ACK ``fuse_<op>_initialize/_backing/_finalize`` function (spec
+``fuse-bpf-semantics.md`` §3-§8) that the engine follows but nothing checked.  Expected
+values come from the kernel function named in each test, or from the lower filesystem
+itself (what Linux stores for a syscall), never from simfs's own output.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+import simfs
+from simfs import uapi
+from simfs.bpf import FuseBpfArgs, program
+from simfs.daemon import Daemon, Reply, Request
+
+B = uapi.FUSE_BPF_BACKING
+P = uapi.FUSE_BPF_POST_FILTER
+U = uapi.FUSE_BPF_USER_FILTER
+LLONG_MAX = (1 << 63) - 1
+
+
+def machine() -> tuple[simfs.Kernel, simfs.Process]:
+    k = simfs.Kernel()
+    k.lower.create_dir("/src", perm_bits=0o755)
+    k.lower.create_file("/src/f", contents=b"lower data")
+    k.lower.create_dir("/mnt", perm_bits=0o755)
+    return k, k.spawn()
+
+
+def filter_for(pre: dict[int, int], post: frozenset[int] = frozenset()) -> Any:
+    """A program: BACKING plus the ``pre`` filter bits for these opcodes (spec §3.2), and
+    USER_FILTER from the BPF postfilter of the ``post`` opcodes (§3.3: a daemon postfilter,
+    which needs POST_FILTER in the prefilter's return)."""
+
+    @program("rules")
+    def prog(fa: FuseBpfArgs) -> int:
+        base = fa.opcode & ~(uapi.FUSE_PREFILTER | uapi.FUSE_POSTFILTER)
+        if fa.opcode & uapi.FUSE_POSTFILTER:
+            return U if base in post else 0
+        return B | pre.get(base, 0) | (P if base in post else 0)
+
+    return prog
+
+
+class Recorder(Daemon):
+    """Answers filter requests through ``answer`` (None: echo), records every request."""
+
+    def __init__(self, answer: Any = None) -> None:
+        super().__init__()
+        self.answer = answer
+        self.seen: list[Request] = []
+
+    def handle(self, req: Request) -> Reply | None:
+        self.seen.append(req)
+        if req.opcode in (uapi.FUSE_FORGET, uapi.FUSE_BATCH_FORGET):
+            return None
+        if req.opcode in (uapi.FUSE_RELEASE, uapi.FUSE_RELEASEDIR, uapi.FUSE_FLUSH):
+            return Reply.none()
+        reply = self.answer(req) if self.answer is not None else None
+        if reply is not None:
+            return reply
+        n = len(req.out_shapes)
+        return Reply(*req.args[len(req.args) - n :]) if n else Reply.none()
+
+    def of(self, opcode: int) -> list[Request]:
+        return [r for r in self.seen if r.opcode == opcode]
+
+
+# --- CREATE finalize (spec §4.1, ACK fuse_create_open_finalize) --------------------------------
+def test_create_finalize_takes_nodeid_from_entry_out_and_fh_from_open_out() -> None:
+    """fuse_create_open_finalize: ``fi->nodeid = feo->nodeid`` (out arg 0) and
+    ``ff->fh = foo->fh`` (out arg 1).  A daemon CREATE postfilter numbers the node 99 and
+    the handle 77; the READ prefilter that follows carries both."""
+
+    def answer(req: Request) -> Reply | None:
+        if req.opcode == uapi.FUSE_CREATE | uapi.FUSE_POSTFILTER:
+            feo, foo = req.args[2], req.args[3]
+            assert isinstance(feo, uapi.FuseEntryOut) and isinstance(foo, uapi.FuseOpenOut)
+            return Reply(uapi.FuseEntryOut(nodeid=99, attr=feo.attr), uapi.FuseOpenOut(fh=77))
+        return None
+
+    k, p = machine()
+    d = Recorder(answer)
+    k.mount_fuse(
+        "/mnt", d, root_dir="/src",
+        root_bpf=filter_for({uapi.FUSE_READ: U}, frozenset({uapi.FUSE_CREATE})),
+    )
+    fd = p.open("/mnt/new", os.O_CREAT | os.O_RDWR, 0o644)
+    assert p.write(fd, b"abc") == 3
+    assert p.pread(fd, 3, 0) == b"abc"
+    (read,) = d.of(uapi.FUSE_READ | uapi.FUSE_PREFILTER)
+    assert read.nodeid == 99
+    assert read.args[0].fh == 77
+    p.close(fd)
+
+
+def test_create_without_postfilter_leaves_nodeid_0_and_fh_0() -> None:
+    """fuse_create_open_finalize copies what nobody changed: nodeid 0 (spec §8.4) and fh 0."""
+    k, p = machine()
+    d = Recorder()
+    k.mount_fuse("/mnt", d, root_dir="/src", root_bpf=filter_for({uapi.FUSE_READ: U}))
+    fd = p.open("/mnt/new", os.O_CREAT | os.O_RDWR, 0o644)
+    p.pread(fd, 3, 0)
+    (read,) = d.of(uapi.FUSE_READ | uapi.FUSE_PREFILTER)
+    assert (read.nodeid, read.args[0].fh) == (0, 0)
+    p.close(fd)
+
+
+# --- GETATTR finalize: fuse_invalid_attr (fs/fuse/fuse_i.h) ------------------------------------
+@pytest.mark.parametrize(("size", "ok"), [(LLONG_MAX, True), (LLONG_MAX + 1, False)])
+def test_getattr_postfilter_size_bound_is_llong_max(size: int, ok: bool) -> None:
+    """fuse_invalid_attr: ``!fuse_valid_size(attr->size)``, i.e. size > LLONG_MAX, makes
+    fuse_getattr_finalize mark the inode bad and fail with EIO; LLONG_MAX itself is valid."""
+
+    def answer(req: Request) -> Reply | None:
+        if req.opcode == uapi.FUSE_GETATTR | uapi.FUSE_POSTFILTER:
+            out = req.args[-1]
+            assert isinstance(out, uapi.FuseAttrOut)
+            return Reply(replace(out, attr=replace(out.attr, size=size)))
+        return None
+
+    k, p = machine()
+    k.mount_fuse("/mnt", Recorder(answer), root_dir="/src",
+                 root_bpf=filter_for({}, frozenset({uapi.FUSE_GETATTR})))
+    if ok:
+        assert p.stat("/mnt/f").st_size == LLONG_MAX
+    else:
+        with pytest.raises(OSError) as ei:
+            p.stat("/mnt/f")
+        assert ei.value.errno == errno.EIO
+
+
+# --- SETATTR initialize/backing: iattr_to_fattr and back (fs/fuse/dir.c) -----------------------
+NS_A = 1_700_000_000_987_654_321
+NS_M = 1_600_000_000_123_456_789
+
+
+def test_setattr_times_keep_their_nanoseconds_to_the_lower_file() -> None:
+    """fuse_setattr_initialize fills fuse_setattr_in with seconds and nanoseconds
+    (iattr_to_fattr); fuse_setattr_backing rebuilds the timespecs for notify_change.  The
+    lower file then has exactly the times utimensat(2) asked for (tmpfs keeps 1 ns), and
+    the daemon's SETATTR prefilter sees them split as iattr_to_fattr splits them."""
+    k, p = machine()
+    d = Recorder()
+    k.mount_fuse("/mnt", d, root_dir="/src", root_bpf=filter_for({uapi.FUSE_SETATTR: U}))
+    p.utime("/mnt/f", ns=(NS_A, NS_M))
+    (req,) = d.of(uapi.FUSE_SETATTR | uapi.FUSE_PREFILTER)
+    fsi = req.args[0]
+    assert (fsi.atime, fsi.atimensec) == divmod(NS_A, 10**9)
+    assert (fsi.mtime, fsi.mtimensec) == divmod(NS_M, 10**9)
+    lower = k.lower.stat("/src/f")
+    assert (lower.st_atime_ns, lower.st_mtime_ns) == (NS_A, NS_M)
+    s = p.stat("/mnt/f")
+    assert (s.st_atime_ns, s.st_mtime_ns) == (NS_A, NS_M)
+
+
+def test_getattr_reports_lower_nanoseconds() -> None:
+    """fuse_getattr_backing fills fuse_attr from the lower kstat with tv_nsec kept
+    (spec §8.3); the finalize rebuilds the timespecs.  Lower times set on the lower fs
+    directly show through unchanged."""
+    k, p = machine()
+    k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({}))
+    lp = k.spawn()
+    lp.utime("/src/f", ns=(NS_A, NS_M))
+    s = p.stat("/mnt/f")
+    assert (s.st_atime_ns, s.st_mtime_ns) == (NS_A, NS_M)
+    assert stat.S_ISREG(s.st_mode)
