@@ -2380,60 +2380,6 @@ def backing_flock(file: File, operation: int) -> bool:
     return True
 
 
-@dataclass(eq=False)
-class BackingMapping:
-    """A shared mapping of a fuse file redirected to its lower file
-    (``fuse_backing_mmap``: ``vma->vm_file`` becomes the lower file).
-
-    ``write(offset, data)`` / ``read(offset, size)`` act on the lower file's pages.
-    """
-
-    kernel: Any
-    file: File
-    offset: int
-    length: int
-    prot: int
-    flags: int
-
-    def _check(self, offset: int, size: int) -> None:
-        if offset < 0 or offset + size > self.length:
-            raise oserror(errno.EFAULT)  # outside the mapping: SIGSEGV in a real task
-
-    def read(self, offset: int, size: int) -> bytes:
-        self._check(offset, size)
-        data = self.file.inode.read(self.file, self.offset + offset, size)
-        return data + b"\0" * (size - len(data))
-
-    def write(self, offset: int, data: bytes) -> int:
-        self._check(offset, len(data))
-        if not self.prot & 0x2:  # PROT_WRITE
-            raise oserror(errno.EFAULT)
-        inode = self.file.inode
-        # a store to a page wholly beyond EOF raises SIGBUS in a real task
-        if self.offset + offset + len(data) > -(-inode.size // PAGE_SIZE) * PAGE_SIZE:
-            raise oserror(errno.EFAULT)
-        end = min(self.offset + offset + len(data), inode.size)
-        return int(
-            inode.write(self.file, self.offset + offset, data[: max(0, end - self.offset - offset)])
-        )
-
-
-def backing_mmap(
-    file: File, length: int, prot: int, flags: int, offset: int
-) -> BackingMapping | None:
-    """``fuse_backing_mmap``: a mapping of the lower file (None without a lower file).
-    The lower file must support mmap (regular file) else ENODEV; fuse mtime/ctime are
-    copied from the lower inode."""
-    bf = getattr(file.private, "backing_file", None)
-    if bf is None:
-        return None
-    if not st.S_ISREG(bf.inode.mode):
-        raise oserror(errno.ENODEV)
-    _copy_times(file.inode, bf.inode)
-    k = file.inode.sb.kernel
-    return BackingMapping(k, bf, offset, length, prot, flags)
-
-
 def backing_fadvise(file: File, offset: int, length: int, advice: int) -> bool:
     """Readahead/fadvise on a fuse file with a lower file: passed to the lower file
     (``vfs_fadvise``), which for this lower fs has nothing to do.  False: no lower file."""

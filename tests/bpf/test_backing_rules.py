@@ -36,14 +36,19 @@ def machine() -> tuple[simfs.Kernel, simfs.Process]:
     return k, k.spawn()
 
 
-def filter_for(pre: dict[int, int], post: frozenset[int] = frozenset()) -> Any:
-    """A program: BACKING plus the ``pre`` filter bits for these opcodes (spec §3.2), and
+def filter_for(
+    pre: dict[int, int], post: frozenset[int] = frozenset(), fail: dict[int, int] | None = None
+) -> Any:
+    """A program: BACKING plus the ``pre`` filter bits for these opcodes (spec §3.2),
     USER_FILTER from the BPF postfilter of the ``post`` opcodes (§3.3: a daemon postfilter,
-    which needs POST_FILTER in the prefilter's return)."""
+    which needs POST_FILTER in the prefilter's return), ``-errno`` from the prefilter of
+    the ``fail`` opcodes."""
 
     @program("rules")
     def prog(fa: FuseBpfArgs) -> int:
         base = fa.opcode & ~(uapi.FUSE_PREFILTER | uapi.FUSE_POSTFILTER)
+        if fail and base in fail and fa.opcode & uapi.FUSE_PREFILTER:
+            return -fail[base]
         if fa.opcode & uapi.FUSE_POSTFILTER:
             return U if base in post else 0
         return B | pre.get(base, 0) | (P if base in post else 0)
@@ -91,7 +96,9 @@ def test_create_finalize_takes_nodeid_from_entry_out_and_fh_from_open_out() -> N
     k, p = machine()
     d = Recorder(answer)
     k.mount_fuse(
-        "/mnt", d, root_dir="/src",
+        "/mnt",
+        d,
+        root_dir="/src",
         root_bpf=filter_for({uapi.FUSE_READ: U}, frozenset({uapi.FUSE_CREATE})),
     )
     fd = p.open("/mnt/new", os.O_CREAT | os.O_RDWR, 0o644)
@@ -129,8 +136,12 @@ def test_getattr_postfilter_size_bound_is_llong_max(size: int, ok: bool) -> None
         return None
 
     k, p = machine()
-    k.mount_fuse("/mnt", Recorder(answer), root_dir="/src",
-                 root_bpf=filter_for({}, frozenset({uapi.FUSE_GETATTR})))
+    k.mount_fuse(
+        "/mnt",
+        Recorder(answer),
+        root_dir="/src",
+        root_bpf=filter_for({}, frozenset({uapi.FUSE_GETATTR})),
+    )
     if ok:
         assert p.stat("/mnt/f").st_size == LLONG_MAX
     else:
@@ -159,6 +170,10 @@ def test_setattr_times_keep_their_nanoseconds_to_the_lower_file() -> None:
     assert (fsi.mtime, fsi.mtimensec) == divmod(NS_M, 10**9)
     lower = k.lower.stat("/src/f")
     assert (lower.st_atime_ns, lower.st_mtime_ns) == (NS_A, NS_M)
+    # utimensat always sets ATTR_CTIME (utimes_common), which iattr_to_fattr passes on
+    assert fsi.valid & uapi.FATTR_CTIME
+    assert 0 < fsi.ctime * 10**9 + fsi.ctimensec <= lower.st_ctime_ns
+    assert fsi.ctimensec < 10**9
     s = p.stat("/mnt/f")
     assert (s.st_atime_ns, s.st_mtime_ns) == (NS_A, NS_M)
 
@@ -174,3 +189,48 @@ def test_getattr_reports_lower_nanoseconds() -> None:
     s = p.stat("/mnt/f")
     assert (s.st_atime_ns, s.st_mtime_ns) == (NS_A, NS_M)
     assert stat.S_ISREG(s.st_mode)
+
+
+# --- READDIR finalize: parse_dirfile + filldir64 (fs/fuse/readdir.c, fs/readdir.c) -------------
+def test_readdir_d_off_resumes_after_its_entry() -> None:
+    """fuse_readdir_finalize emits each record with ``ctx->pos = dirent->off`` and sets
+    ``ctx->pos = fro->offset`` at the end; filldir64 reports as an entry's d_off the
+    position passed with the *next* entry.  So every d_off is where a reader resumes after
+    that entry: lseek(fd, d_off) then getdents returns exactly the entries that followed
+    (the telldir/seekdir contract), and the d_offs equal the lower directory's own."""
+    k, p = machine()
+    for name in ("b", "c", "d", "e"):
+        k.lower.create_file(f"/src/{name}", contents=b"")
+    k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({}))
+    fd = p.open("/mnt", os.O_RDONLY | os.O_DIRECTORY)
+    first = p.getdents(fd)
+    assert sorted(e.name for e in first) == [".", "..", "b", "c", "d", "e", "f"]
+    lower_fd = p.open("/src", os.O_RDONLY | os.O_DIRECTORY)
+    lower = p.getdents(lower_fd)
+    assert [(e.name, e.d_off) for e in first] == [(e.name, e.d_off) for e in lower]
+    for i, entry in enumerate(first):
+        p.lseek(fd, entry.d_off, os.SEEK_SET)
+        assert [e.name for e in p.getdents(fd)] == [e.name for e in first[i + 1 :]]
+    p.close(lower_fd)
+    p.close(fd)
+
+
+# --- GETXATTR/LISTXATTR finalize after a prefilter error (spec §3.6 A) -------------------------
+def test_xattr_prefilter_error_with_a_buffer_reports_the_in_struct_size() -> None:
+    """fuse_getxattr_finalize/fuse_listxattr_finalize read the size from out slot 0, which
+    after a prefilter error still aliases ``fuse_getxattr_in`` (8 bytes): with a caller
+    buffer the syscall returns 8 instead of the program's errno (ACK literal behaviour;
+    without quirks the errno stands)."""
+    k, p = machine()
+    k.spawn().setxattr("/src/f", "user.k", b"value")
+    fail = {uapi.FUSE_GETXATTR: errno.EPERM, uapi.FUSE_LISTXATTR: errno.EPERM}
+    k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({}, fail=fail))
+    assert len(p.getxattr("/mnt/f", "user.k")) == 8
+    assert isinstance(p.listxattr("/mnt/f"), list)
+    k.lower.create_dir("/mnt2", perm_bits=0o755)
+    k.mount_fuse(
+        "/mnt2", root_dir="/src", no_daemon=True, root_bpf=filter_for({}, fail=fail), quirks=False
+    )
+    with pytest.raises(OSError) as ei:
+        p.getxattr("/mnt2/f", "user.k")
+    assert ei.value.errno == errno.EPERM
