@@ -76,6 +76,7 @@ class Target:
     """One module to mutate and the tests that judge its mutants."""
 
     path: str
+    group: str  # the modules.toml entry (a directory's files share one sample and score)
     tests: tuple[str, ...]
     pytest_args: tuple[str, ...]
     confirm: tuple[str, ...]
@@ -117,6 +118,7 @@ def load_targets() -> dict[str, Target]:
             rel = file.relative_to(ROOT).as_posix()
             targets[rel] = Target(
                 path=rel,
+                group=name,
                 tests=tuple(entry["tests"]),
                 pytest_args=tuple(entry.get("pytest-args", ())),
                 confirm=tuple(entry.get("confirm", defaults["confirm"])),
@@ -389,27 +391,42 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _run_targets(chosen: Sequence[Target], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One deterministic sample per modules.toml entry (a directory pools its files)."""
     equivalent = read_list(EQUIVALENT)
     scores: list[dict[str, Any]] = []
+    groups: dict[str, list[Target]] = {}
+    for target in chosen:
+        groups.setdefault(target.group, []).append(target)
     with scratch_copy() as workdir:
-        for target in chosen:
-            specs = specs_for(target, workdir)
+        for group, members in groups.items():
+            first = members[0]
+            specs = [spec for t in members for spec in specs_for(t, workdir)]
             picked = name_mutants(specs, pick(specs, args.sample, args.seed), workdir)
-            print(f"{target.path}: {len(specs)} mutants, running {len(picked)} "
-                  f"(seed {args.seed}) with: {target.fast_command}", flush=True)
-            baseline(target, workdir)
+            print(f"{group}: {len(specs)} mutants, running {len(picked)} "
+                  f"(seed {args.seed}) with: {first.fast_command}", flush=True)
+            baseline(first, workdir)
             session = None
             if args.session_dir:
                 Path(args.session_dir).mkdir(parents=True, exist_ok=True)
-                session = Path(args.session_dir) / (target.path.replace("/", "_") + ".sqlite")
+                session = Path(args.session_dir) / (group.replace("/", "_") + ".sqlite")
                 session.unlink(missing_ok=True)
-            outcomes = campaign(target, picked, equivalent, workdir, args.confirm, session)
-            line = score_line(target.path, outcomes, len(specs))
+            outcomes = campaign(first, picked, equivalent, workdir, args.confirm, session)
+            line = score_line(group, outcomes, len(specs))
+            line["files"] = {
+                t.path: score_line(t.path, [o for o in outcomes
+                                            if str(o.mutant.spec.module_path) == t.path],
+                                   sum(1 for sp in specs if str(sp.module_path) == t.path))
+                for t in members
+            } if len(members) > 1 else {}
+            line["survivors"] = [o.mutant.name for o in outcomes if o.status == "survived"]
             scores.append(line)
             for o in outcomes:
                 if o.status in ("survived", "incompetent"):
                     print(f"  {o.status.upper()}: {o.mutant.name}")
-            print(f"  score {line['score']:.0%}: {line}", flush=True)
+            print(f"  score {line['score']:.0%}: killed {line['killed']}, survived "
+                  f"{line['survived']}, equivalent {line['equivalent']}, incompetent "
+                  f"{line['incompetent']} of {line['run']} run ({line['mutants']} mutants)",
+                  flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"date": time.strftime("%Y-%m-%d"), "seed": args.seed, "sample": args.sample,

@@ -234,3 +234,18 @@ def test_xattr_prefilter_error_with_a_buffer_reports_the_in_struct_size() -> Non
     with pytest.raises(OSError) as ei:
         p.getxattr("/mnt2/f", "user.k")
     assert ei.value.errno == errno.EPERM
+
+
+def test_readdir_of_a_directory_many_pages_long_lists_every_entry() -> None:
+    """fuse_readdir_backing fills one page per FUSE_READDIR; getdents keeps calling
+    iterate_shared until a call emits nothing, with no bound on the number of pages
+    (fs/readdir.c).  3000 entries (about 24 pages of 32-byte records) all come back, in the
+    lower directory's order."""
+    k, p = machine()
+    k.lower.create_dir("/src/big", perm_bits=0o755)
+    for i in range(3000):
+        k.lower.create_file(f"/src/big/f{i:04d}", contents=b"")
+    k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({}))
+    listed = p.listdir("/mnt/big")
+    assert listed == p.listdir("/src/big")
+    assert len(listed) == 3000
