@@ -157,7 +157,9 @@ def _in_annotation(leaf: Any) -> bool:
         parent = node.parent
         if parent is None:
             return False
-        if parent.type in ("tfpdef", "param") and getattr(parent, "annotation", None) is node:
+        if parent.type == "tfpdef" and parent.children.index(node) == 2:  # name ':' annotation
+            return True
+        if parent.type == "param" and getattr(parent, "annotation", None) is node:
             return True
         if parent.type == "funcdef" and parent.annotation is node:
             return True
