@@ -386,7 +386,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                 row = spec.start_pos[0]
                 print(f"{target.path}:{row}: {spec.operator_name}: {source[row - 1].strip()}")
             continue
-        for mutant in name_mutants(specs):
+        source = (ROOT / target.path).read_text().splitlines()
+        wanted = [sp for sp in specs if args.grep is None
+                  or args.grep in source[sp.start_pos[0] - 1]]
+        for mutant in name_mutants(specs, wanted):
             mark = "E " if mutant.name in equivalent else "  "
             print(mark + mutant.name)
     return 0
@@ -539,6 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("list", help="name every mutant of a module")
     p.add_argument("module")
     p.add_argument("--names", action="store_true", help="print stable names (slow)")
+    p.add_argument("--grep", help="with --names: only mutants on lines containing this text")
     p.set_defaults(func=cmd_list)
 
     for name, func, help_ in (("run", cmd_run, "mutation campaign on one module"),

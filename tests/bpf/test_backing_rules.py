@@ -185,9 +185,12 @@ def test_getattr_reports_lower_nanoseconds() -> None:
     k, p = machine()
     k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({}))
     lp = k.spawn()
+    k.clock.advance(123_456_789)  # so the ctime utime stamps has nanoseconds too
     lp.utime("/src/f", ns=(NS_A, NS_M))
+    lower = k.lower.stat("/src/f")
+    assert lower.st_ctime_ns % 10**9 != 0
     s = p.stat("/mnt/f")
-    assert (s.st_atime_ns, s.st_mtime_ns) == (NS_A, NS_M)
+    assert (s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns) == (NS_A, NS_M, lower.st_ctime_ns)
     assert stat.S_ISREG(s.st_mode)
 
 
@@ -249,3 +252,32 @@ def test_readdir_of_a_directory_many_pages_long_lists_every_entry() -> None:
     listed = p.listdir("/mnt/big")
     assert listed == p.listdir("/src/big")
     assert len(listed) == 3000
+
+
+# --- READ finalize: ERR_PTR(fro->ret) (spec §3.6 C) ----------------------------------------------
+@pytest.mark.parametrize(("ret", "expect"), [((1 << 64) - errno.EIO, errno.EIO), (4, b"lowe")])
+def test_read_postfilter_count_is_an_errno_in_the_top_4095(ret: int, expect: Any) -> None:
+    """fuse_read_iter_finalize returns ``ERR_PTR(fro->ret)``: a daemon READ postfilter that
+    writes a value in the last MAX_ERRNO (4095) of the u64 range fails the read with that
+    errno (IS_ERR_VALUE); a smaller value is the byte count the read reports."""
+
+    def answer(req: Request) -> Reply | None:
+        if req.opcode == uapi.FUSE_READ | uapi.FUSE_POSTFILTER:
+            return Reply(uapi.FuseReadIterOut(ret=ret))
+        return None
+
+    k, p = machine()
+    k.mount_fuse(
+        "/mnt",
+        Recorder(answer),
+        root_dir="/src",
+        root_bpf=filter_for({}, frozenset({uapi.FUSE_READ})),
+    )
+    fd = p.open("/mnt/f", os.O_RDONLY)
+    if isinstance(expect, int):
+        with pytest.raises(OSError) as ei:
+            p.read(fd, 100)
+        assert ei.value.errno == expect
+    else:
+        assert p.read(fd, 100) == expect
+    p.close(fd)
