@@ -281,3 +281,32 @@ def test_read_postfilter_count_is_an_errno_in_the_top_4095(ret: int, expect: Any
     else:
         assert p.read(fd, 100) == expect
     p.close(fd)
+
+
+# --- OPEN backing: inode_permission by access mode (ACK fuse_open_backing) --------------------
+@program("access_to_daemon")
+def access_to_daemon(fa: FuseBpfArgs) -> int:
+    """ACCESS goes the classic way (0), everything else is backing."""
+    return 0 if fa.opcode == uapi.FUSE_ACCESS | uapi.FUSE_PREFILTER else B
+
+
+@pytest.mark.parametrize(
+    ("flags", "allowed"), [(os.O_RDONLY, True), (os.O_WRONLY, False), (os.O_RDWR, False)]
+)
+def test_open_checks_the_lower_inode_by_access_mode(flags: int, allowed: bool) -> None:
+    """fuse_open_backing's own ``inode_permission(backing_inode, mask)``: MAY_READ for
+    O_RDONLY, MAY_WRITE for O_WRONLY, MAY_READ|MAY_WRITE for O_RDWR.  To reach it, the
+    program hands ACCESS to the daemon (classic fuse_permission without default_permissions
+    asks nothing for an open), so the OPEN backing is the only check: a root-owned 0644
+    lower file opened by uid 1000 (allow_other) is readable, not writable."""
+    k, root = machine()
+    root.chmod("/src/f", 0o644)
+    d = Recorder()
+    k.mount_fuse("/mnt", d, root_dir="/src", root_bpf=access_to_daemon, allow_other=True)
+    user = k.spawn(uid=1000, gid=1000)
+    if allowed:
+        user.close(user.open("/mnt/f", flags))
+    else:
+        with pytest.raises(PermissionError):
+            user.open("/mnt/f", flags)
+    assert not d.of(uapi.FUSE_ACCESS)  # no access(2)/chdir: classic asks nothing
