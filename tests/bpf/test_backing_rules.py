@@ -310,3 +310,15 @@ def test_open_checks_the_lower_inode_by_access_mode(flags: int, allowed: bool) -
         with pytest.raises(PermissionError):
             user.open("/mnt/f", flags)
     assert not d.of(uapi.FUSE_ACCESS)  # no access(2)/chdir: classic asks nothing
+
+
+# --- filter requests are ordinary requests (fuse_bpf_simple_request) -------------------------
+def test_filter_request_on_a_no_daemon_mount_is_econnrefused() -> None:
+    """A userspace prefilter goes through fuse_simple_request without ``args->force``, so
+    on a no_daemon mount (INIT failed: fc->conn_error) fuse_get_req refuses it with
+    ECONNREFUSED (spec §7.2); only FLUSH/RELEASE filters are forced.  (OPEN keeps a
+    prefilter errno, spec §3.6 A.)"""
+    k, p = machine()
+    k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({uapi.FUSE_OPEN: U}))
+    with pytest.raises(ConnectionRefusedError):
+        p.open("/mnt/f", os.O_RDONLY)
