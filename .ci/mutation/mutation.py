@@ -23,12 +23,12 @@ Commands (run from the repository root; ``python3 -m pip install cosmic-ray`` fi
     python3 .ci/mutation/mutation.py run simfs/fuse/backing.py --sample 60 --seed 21
     python3 .ci/mutation/mutation.py engine --sample 40 --confirm      # the scheduled job
     python3 .ci/mutation/mutation.py sample                            # the fixed CI sample
-    python3 .ci/mutation/mutation.py sample --add 'NAME'               # pin one more mutant
+    python3 .ci/mutation/mutation.py sample --add 'NAME ## TESTS'      # pin one more mutant
 
 ``run`` and ``engine`` print the score per module: killed / (run - equivalent).  ``sample``
 exits 1 when a listed mutant (all were killed when listed) survives the tests; a listed mutant
 whose line no longer exists is reported as stale and only fails the run when more than a
-quarter of the sample is stale (the list then needs refreshing with ``--refresh``).
+quarter of the sample is stale (then ``mutation.py refresh`` drops the stale entries).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -254,7 +254,11 @@ def find_named(specs: Sequence[MutationSpec], names: Sequence[str],
 
 
 def read_list(path: Path) -> dict[str, str]:
-    """A reviewed list: 'NAME' or 'NAME | reason' per line, '#' comments."""
+    """A reviewed list: 'NAME' or 'NAME ## note' per line ('#' starts a comment line).
+
+    The note is the reason (equivalent.txt) or the tests that kill the mutant (sample.txt).
+    ' ## ' because a name holds a line of code, which may hold ' | ' or ' # '.
+    """
     entries: dict[str, str] = {}
     if not path.exists():
         return entries
@@ -262,8 +266,8 @@ def read_list(path: Path) -> dict[str, str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        name, _, reason = line.partition(" | ")
-        entries[name.strip()] = reason.strip()
+        name, _, note = line.partition(" ## ")
+        entries[name.strip()] = note.strip()
     return entries
 
 
@@ -474,15 +478,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 stale.extend(names)
                 continue
             known = find_named(specs_for(target, workdir), names, workdir)
-            todo = [known[n] for n in names if n in known]
             stale.extend(n for n in names if n not in known)
-            if not todo:
-                continue
-            baseline(target, workdir)
-            for o in campaign(target, todo, {}, workdir, confirm=False, session=None):
-                ran += 1
-                if o.status != "killed":
-                    survived.append(f"{o.status}: {o.mutant.name}\n{o.detail[-600:]}")
+            # each entry runs against the tests noted after its name (the ones that pinned
+            # it), else the module's fast selection; each selection must pass unmutated
+            by_tests: dict[tuple[str, ...], list[Mutant]] = {}
+            for name in names:
+                if name in known:
+                    noted = tuple(listed[name].split()) or target.tests
+                    by_tests.setdefault(noted, []).append(known[name])
+            for tests, todo in by_tests.items():
+                chosen = replace(target, tests=tests,
+                                 pytest_args=() if tests != target.tests else target.pytest_args)
+                baseline(chosen, workdir)
+                for o in campaign(chosen, todo, {}, workdir, confirm=False, session=None):
+                    ran += 1
+                    if o.status != "killed":
+                        survived.append(f"{o.status}: {o.mutant.name}\n{o.detail[-600:]}")
     for name in stale:
         print(f"stale (its line changed; refresh the sample): {name}")
     for text in survived:
@@ -493,20 +504,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 1
     if listed and len(stale) > STALE_LIMIT * len(listed):
         print(f"more than {STALE_LIMIT:.0%} of the sample is stale: run "
-              f"'python3 .ci/mutation/mutation.py sample --refresh'")
+              f"'python3 .ci/mutation/mutation.py refresh'")
         return 1
     return 0
 
 
-def _add_to_sample(targets: dict[str, Target], names: Sequence[str]) -> int:
+def _add_to_sample(targets: dict[str, Target], entries: Sequence[str]) -> int:
     listed = read_list(SAMPLE)
     lines = SAMPLE.read_text().splitlines() if SAMPLE.exists() else []
-    for name in names:
+    for entry in entries:
+        name = entry.partition(" ## ")[0].strip()
         target = targets[name.split("::", 1)[0]]
         if name not in find_named(specs_for(target), [name]):
             raise SystemExit(f"no such mutant: {name}")
         if name not in listed:
-            lines.append(name)
+            lines.append(entry.strip())
     SAMPLE.write_text("\n".join(lines) + "\n")
     return 0
 
@@ -515,18 +527,20 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     """Drop stale sample entries (the mutated line is gone); print what was dropped."""
     targets = load_targets()
     lines = SAMPLE.read_text().splitlines()
-    names: dict[str, set[str]] = {}
+    found: dict[str, set[str]] = {}
     kept: list[str] = []
     for line in lines:
         entry = line.strip()
         if not entry or entry.startswith("#"):
             kept.append(line)
             continue
-        module = entry.split("::", 1)[0]
-        if module not in names and module in targets:
-            entries = [e.strip() for e in lines if e.strip().startswith(module + "::")]
-            names[module] = set(find_named(specs_for(targets[module]), entries))
-        if entry in names.get(module, set()):
+        name = entry.partition(" ## ")[0].strip()
+        module = name.split("::", 1)[0]
+        if module not in found and module in targets:
+            names = [e.partition(" ## ")[0].strip() for e in lines
+                     if e.strip().startswith(module + "::")]
+            found[module] = set(find_named(specs_for(targets[module]), names))
+        if name in found.get(module, set()):
             kept.append(line)
         else:
             print(f"dropped: {entry}")
