@@ -74,7 +74,6 @@ __all__ = [
     "OpSpec",
     "fuse_bpf_backing",
     "fuse_iget_backing",
-    "lock_target",
     "lookup_classic_finalize",
     "lookup_request_args",
     "revalidate_backing",
@@ -2348,15 +2347,6 @@ def revalidate_backing(dentry: Dentry, cred: Any = None, flags: int = 0) -> bool
     return None
 
 
-def lock_target(file: File) -> tuple[Any, File]:
-    """Where BSD/POSIX locks and mappings of a fuse file live: the lower file when the
-    fuse file has one (ACK ``fuse_file_flock``/``fuse_backing_mmap``), else itself."""
-    bf = getattr(file.private, "backing_file", None)
-    if bf is not None:
-        return bf.inode, bf
-    return file.inode, file
-
-
 def mmap_target(file: File) -> tuple[Inode, File] | None:
     """``fuse_backing_mmap``: a fuse file with a lower file maps the lower file (the
     VMA's file is replaced; no BPF).  The lower file must be mappable (a regular file)
@@ -2368,16 +2358,6 @@ def mmap_target(file: File) -> tuple[Inode, File] | None:
         raise oserror(errno.ENODEV)
     _copy_times(file.inode, bf.inode)
     return bf.inode, bf
-
-
-def backing_flock(file: File, operation: int) -> bool:
-    """``fuse_file_flock`` with a lower file: the lock goes to the lower file (no BPF).
-    Returns False when the file has no lower file (caller does the classic thing)."""
-    bf = getattr(file.private, "backing_file", None)
-    if bf is None:
-        return False
-    bf.inode.flock(bf, operation)
-    return True
 
 
 def backing_fadvise(file: File, offset: int, length: int, advice: int) -> bool:

@@ -322,3 +322,37 @@ def test_filter_request_on_a_no_daemon_mount_is_econnrefused() -> None:
     k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({uapi.FUSE_OPEN: U}))
     with pytest.raises(ConnectionRefusedError):
         p.open("/mnt/f", os.O_RDONLY)
+
+
+# --- locks live on the lower file (ACK fuse_file_flock) -----------------------------------------
+def test_flock_on_a_backed_file_conflicts_with_the_lower_file() -> None:
+    """fuse_file_flock: a fuse file with a lower file takes the BSD lock on the lower file
+    (locks_lock_file_wait(backing_file)), so it conflicts with a lock taken on the lower
+    file directly, as two opens of one inode do (FuseInode.lock_target)."""
+    import fcntl
+
+    k, p = machine()
+    k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({}))
+    upper = p.open("/mnt/f", os.O_RDONLY)
+    lower = p.open("/src/f", os.O_RDONLY)
+    p.flock(upper, fcntl.LOCK_EX)
+    with pytest.raises(BlockingIOError):
+        p.flock(lower, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    p.flock(upper, fcntl.LOCK_UN)
+    p.flock(lower, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    p.close(upper)
+    p.close(lower)
+
+
+def test_read_filter_sees_the_file_flags() -> None:
+    """fuse_read_iter_initialize: ``fri.flags = file->f_flags`` -- a READ prefilter sees
+    the access mode and O_NONBLOCK the file was opened with."""
+    k, p = machine()
+    d = Recorder()
+    k.mount_fuse("/mnt", d, root_dir="/src", root_bpf=filter_for({uapi.FUSE_READ: U}))
+    fd = p.open("/mnt/f", os.O_RDONLY | os.O_NONBLOCK)
+    p.read(fd, 4)
+    (req,) = d.of(uapi.FUSE_READ | uapi.FUSE_PREFILTER)
+    assert req.args[0].flags & os.O_ACCMODE == os.O_RDONLY
+    assert req.args[0].flags & os.O_NONBLOCK
+    p.close(fd)
