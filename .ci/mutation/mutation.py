@@ -410,7 +410,17 @@ def _run_targets(chosen: Sequence[Target], args: argparse.Namespace) -> list[dic
         for group, members in groups.items():
             first = members[0]
             specs = [spec for t in members for spec in specs_for(t, workdir)]
-            picked = name_mutants(specs, pick(specs, args.sample, args.seed), workdir)
+            if getattr(args, "survivors", None):
+                # re-run the survivors of an earlier run (its --json) on today's code
+                wanted = [n for m in json.loads(Path(args.survivors).read_text())["modules"]
+                          if m["module"] == group for n in m.get("survivors", [])]
+                found = find_named(specs, wanted, workdir)
+                for name in wanted:
+                    if name not in found:
+                        print(f"  gone (its line changed or was deleted): {name}")
+                picked = list(found.values())
+            else:
+                picked = name_mutants(specs, pick(specs, args.sample, args.seed), workdir)
             print(f"{group}: {len(specs)} mutants, running {len(picked)} "
                   f"(seed {args.seed}) with: {first.fast_command}", flush=True)
             baseline(first, workdir)
@@ -569,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--confirm", action="store_true",
                        help="re-run survivors against the whole suite")
         p.add_argument("--json", help="write the scores here")
+        p.add_argument("--survivors", help="run only the survivors listed in this --json file")
         p.add_argument("--session-dir", help="keep cosmic-ray session databases here")
         p.set_defaults(func=func)
 
