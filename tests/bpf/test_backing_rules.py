@@ -291,16 +291,24 @@ def access_to_daemon(fa: FuseBpfArgs) -> int:
 
 
 @pytest.mark.parametrize(
-    ("flags", "allowed"), [(os.O_RDONLY, True), (os.O_WRONLY, False), (os.O_RDWR, False)]
+    ("mode", "flags", "allowed"),
+    [
+        (0o644, os.O_RDONLY, True),
+        (0o644, os.O_WRONLY, False),
+        (0o644, os.O_RDWR, False),
+        (0o602, os.O_RDONLY, False),
+        (0o602, os.O_WRONLY, True),
+        (0o602, os.O_RDWR, False),
+    ],
 )
-def test_open_checks_the_lower_inode_by_access_mode(flags: int, allowed: bool) -> None:
+def test_open_checks_the_lower_inode_by_access_mode(mode: int, flags: int, allowed: bool) -> None:
     """fuse_open_backing's own ``inode_permission(backing_inode, mask)``: MAY_READ for
     O_RDONLY, MAY_WRITE for O_WRONLY, MAY_READ|MAY_WRITE for O_RDWR.  To reach it, the
     program hands ACCESS to the daemon (classic fuse_permission without default_permissions
-    asks nothing for an open), so the OPEN backing is the only check: a root-owned 0644
-    lower file opened by uid 1000 (allow_other) is readable, not writable."""
+    asks nothing for an open), so the OPEN backing is the only check on a root-owned lower
+    file opened by uid 1000 (allow_other): 0644 is readable only, 0602 writable only."""
     k, root = machine()
-    root.chmod("/src/f", 0o644)
+    root.chmod("/src/f", mode)
     d = Recorder()
     k.mount_fuse("/mnt", d, root_dir="/src", root_bpf=access_to_daemon, allow_other=True)
     user = k.spawn(uid=1000, gid=1000)
@@ -355,4 +363,43 @@ def test_read_filter_sees_the_file_flags() -> None:
     (req,) = d.of(uapi.FUSE_READ | uapi.FUSE_PREFILTER)
     assert req.args[0].flags & os.O_ACCMODE == os.O_RDONLY
     assert req.args[0].flags & os.O_NONBLOCK
+    p.close(fd)
+
+
+# --- STATFS: the lower numbers through fuse_statfs_out (ACK fuse_statfs_backing/_finalize) ------
+def test_statfs_reports_the_lower_filesystem_numbers() -> None:
+    """fuse_statfs_backing runs vfs_statfs on the lower path and converts it into
+    fuse_statfs_out; the finalize converts it back (convert_fuse_statfs).  Every number but
+    f_type (the FUSE magic, set by fuse_statfs) is the lower filesystem's."""
+    k, p = machine()
+    k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({}))
+    upper, lower = p.statfs("/mnt"), p.statfs("/src")
+    fields = ("f_bsize", "f_blocks", "f_bfree", "f_bavail", "f_files", "f_ffree", "f_namelen")
+    assert [getattr(upper, f) for f in fields] == [getattr(lower, f) for f in fields]
+    assert upper.f_blocks > 0
+    assert upper.f_type == uapi.FUSE_SUPER_MAGIC
+
+
+# --- READ finalize after a prefilter error reads the aliased fuse_read_in (spec §3.6 A) ---------
+@pytest.mark.parametrize("quirks", [True, False])
+def test_read_prefilter_error_reports_the_fh_as_a_count(quirks: bool) -> None:
+    """After a READ prefilter error, out slot 0 still aliases ``fuse_read_in``, whose first
+    word is ``fh``: fuse_read_iter_finalize returns it as the count, so with fh 5 (set by a
+    daemon OPEN postfilter) the read reports 5 bytes instead of the errno (ACK literal
+    behaviour); ``quirks=False`` keeps the errno."""
+
+    def answer(req: Request) -> Reply | None:
+        if req.opcode == uapi.FUSE_OPEN | uapi.FUSE_POSTFILTER:
+            return Reply(uapi.FuseOpenOut(fh=5))
+        return None
+
+    k, p = machine()
+    prog = filter_for({}, frozenset({uapi.FUSE_OPEN}), fail={uapi.FUSE_READ: errno.EPERM})
+    k.mount_fuse("/mnt", Recorder(answer), root_dir="/src", root_bpf=prog, quirks=quirks)
+    fd = p.open("/mnt/f", os.O_RDONLY)
+    if quirks:
+        assert len(p.read(fd, 100)) == 5
+    else:
+        with pytest.raises(PermissionError):
+            p.read(fd, 100)
     p.close(fd)
