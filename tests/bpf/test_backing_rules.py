@@ -403,3 +403,19 @@ def test_read_prefilter_error_reports_the_fh_as_a_count(quirks: bool) -> None:
         with pytest.raises(PermissionError):
             p.read(fd, 100)
     p.close(fd)
+
+
+# --- the bpf trace event names what the program decided -----------------------------------------
+def test_bpf_trace_event_names_the_decision() -> None:
+    """Each program run is traced with its return value and a readable decision: the
+    flag names of a fuse_bpf_args return (spec §3.2) or the errno name of a negative one."""
+    k, p = machine()
+    prog = filter_for({uapi.FUSE_OPEN: U}, fail={uapi.FUSE_GETXATTR: errno.EPERM})
+    k.mount_fuse("/mnt", Recorder(), root_dir="/src", root_bpf=prog, quirks=False)
+    k.trace.clear()
+    p.close(p.open("/mnt/f", os.O_RDONLY))
+    with pytest.raises(PermissionError):
+        p.getxattr("/mnt/f", "user.k")
+    seen = {(e["opcode"], e["ret"], e["decision"]) for e in k.trace.of("bpf")}
+    assert ("OPEN|PREFILTER", B | U, "USER_FILTER|BACKING") in seen
+    assert ("GETXATTR|PREFILTER", -errno.EPERM, "EPERM") in seen
