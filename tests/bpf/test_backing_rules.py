@@ -419,3 +419,24 @@ def test_bpf_trace_event_names_the_decision() -> None:
     seen = {(e["opcode"], e["ret"], e["decision"]) for e in k.trace.of("bpf")}
     assert ("OPEN|PREFILTER", B | U, "USER_FILTER|BACKING") in seen
     assert ("GETXATTR|PREFILTER", -errno.EPERM, "EPERM") in seen
+
+
+# --- SETATTR writes only the size into the fuse inode, and only for ATTR_SIZE (spec §8.3) ------
+def test_chmod_leaves_the_size_a_mapping_writes_within() -> None:
+    """fuse_setattr_backing sets the fuse inode's i_size only when ATTR_SIZE is in ia_valid
+    (spec §8.3 "after SETATTR: only size").  A chmod between open and a store through a
+    shared mapping must not shrink the file as the mapping sees it: the store reaches the
+    file, as on any Linux filesystem."""
+    import mmap
+
+    k, p = machine()
+    k.mount_fuse("/mnt", root_dir="/src", no_daemon=True, root_bpf=filter_for({}))
+    fd = p.open("/mnt/f", os.O_RDWR)
+    p.chmod("/mnt/f", 0o600)
+    m = p.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, 0)
+    m[0:2] = b"zz"
+    m.close()
+    p.close(fd)
+    assert k.lower.get_object("/src/f").byte_contents == b"zzwer data"
+    p.truncate("/mnt/f", 4)  # ATTR_SIZE: the size does change
+    assert p.stat("/mnt/f").st_size == 4
