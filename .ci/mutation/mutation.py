@@ -51,7 +51,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import parso
 from cosmic_ray.ast import ast_nodes, get_ast
 from cosmic_ray.ast.ast_query import ASTQuery
 from cosmic_ray.commands.init import _operators
@@ -597,5 +596,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    _ = parso  # cosmic-ray's parser; imported so a missing install fails here, by name
     sys.exit(main())
