@@ -1,0 +1,49 @@
+"""VFS rules no other test pinned (issue 21: each was a surviving mutant of simfs/vfs).
+
+Each test names the POSIX or kernel rule it checks; the expected values follow from that rule,
+not from simfs's output.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import simfs
+
+
+@pytest.fixture
+def k() -> simfs.Kernel:
+    k = simfs.Kernel()
+    k.lower.create_dir("/data", perm_bits=0o777)
+    k.lower.create_file("/data/f", contents=b"hello")
+    return k
+
+
+def test_open_returns_the_lowest_free_descriptor(k: simfs.Kernel) -> None:
+    """POSIX open(2) / alloc_fd: the lowest-numbered descriptor not open in the process."""
+    p = k.spawn()
+    a = p.open("/data/f", os.O_RDONLY)
+    b = p.open("/data/f", os.O_RDONLY)
+    c = p.open("/data/f", os.O_RDONLY)
+    assert (b, c) == (a + 1, a + 2)
+    p.close(b)
+    assert p.open("/data/f", os.O_RDONLY) == b
+    assert p.open("/data/f", os.O_RDONLY) == c + 1
+
+
+def test_supplementary_group_grants_group_permission(k: simfs.Kernel) -> None:
+    """in_group_p: a gid matches the fsgid *or* any supplementary group, so a group-only
+    readable file (0040, group 2000) is readable by a uid whose supplementary groups hold
+    2000 and not by one whose groups do not."""
+    root = k.spawn()
+    root.chown("/data/f", 0, 2000)
+    root.chmod("/data/f", 0o040)
+    member = k.spawn(uid=1000, gid=1000, groups=(3000, 2000))
+    outsider = k.spawn(uid=1001, gid=1001, groups=(3000,))
+    member.close(member.open("/data/f", os.O_RDONLY))
+    with pytest.raises(PermissionError):
+        outsider.open("/data/f", os.O_RDONLY)
+    primary = k.spawn(uid=1002, gid=2000)
+    primary.close(primary.open("/data/f", os.O_RDONLY))
