@@ -47,3 +47,17 @@ def test_supplementary_group_grants_group_permission(k: simfs.Kernel) -> None:
         outsider.open("/data/f", os.O_RDONLY)
     primary = k.spawn(uid=1002, gid=2000)
     primary.close(primary.open("/data/f", os.O_RDONLY))
+
+
+def test_writing_a_fifo_whose_last_reader_closed_is_epipe(k: simfs.Kernel) -> None:
+    """pipe_write: no readers left -> EPIPE (and SIGPIPE); fifo_release drops the reader
+    count when the last reading open closes, so a FIFO that had a reader behaves so too."""
+    p = k.spawn()
+    p.mkfifo("/data/fifo", 0o644)
+    reader = p.open("/data/fifo", os.O_RDONLY | os.O_NONBLOCK)
+    writer = p.open("/data/fifo", os.O_WRONLY)
+    assert p.write(writer, b"x") == 1
+    p.close(reader)
+    with pytest.raises(BrokenPipeError):
+        p.write(writer, b"y")
+    p.close(writer)
