@@ -440,3 +440,38 @@ def test_chmod_leaves_the_size_a_mapping_writes_within() -> None:
     assert k.lower.get_object("/src/f").byte_contents == b"zzwer data"
     p.truncate("/mnt/f", 4)  # ATTR_SIZE: the size does change
     assert p.stat("/mnt/f").st_size == 4
+
+
+# --- COPY_FILE_RANGE backing takes its arguments from the filtered in-struct ---------------------
+@pytest.mark.parametrize(("flags", "expect"), [(0, 3), (1, errno.EINVAL)])
+def test_copy_file_range_flags_from_a_prefilter_reach_the_lower_copy(
+    flags: int, expect: int
+) -> None:
+    """fuse_copy_file_range_backing calls ``vfs_copy_file_range(..., fci->len, fci->flags)``
+    with the (possibly rewritten) fuse_copy_file_range_in; vfs_copy_file_range refuses any
+    flag with EINVAL.  A daemon prefilter that sets flags=1 makes the copy fail so."""
+
+    def answer(req: Request) -> Reply | None:
+        if req.opcode == uapi.FUSE_COPY_FILE_RANGE | uapi.FUSE_PREFILTER:
+            return Reply(replace(req.args[0], flags=flags))
+        return None
+
+    k, p = machine()
+    k.lower.create_file("/src/g", contents=b"")
+    k.mount_fuse(
+        "/mnt",
+        Recorder(answer),
+        root_dir="/src",
+        root_bpf=filter_for({uapi.FUSE_COPY_FILE_RANGE: U}),
+    )
+    src = p.open("/mnt/f", os.O_RDONLY)
+    dst = p.open("/mnt/g", os.O_WRONLY)
+    if expect == errno.EINVAL:
+        with pytest.raises(OSError) as ei:
+            p.copy_file_range(src, dst, 3, 0, 0)
+        assert ei.value.errno == errno.EINVAL
+    else:
+        assert p.copy_file_range(src, dst, 3, 0, 0) == expect
+        assert k.lower.get_object("/src/g").byte_contents == b"low"
+    p.close(src)
+    p.close(dst)
