@@ -6,6 +6,7 @@ not from simfs's output.
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
@@ -61,3 +62,32 @@ def test_writing_a_fifo_whose_last_reader_closed_is_epipe(k: simfs.Kernel) -> No
     with pytest.raises(BrokenPipeError):
         p.write(writer, b"y")
     p.close(writer)
+
+
+# What this machine's Linux 6.18 tmpfs answers for a 5-byte file ("hello"), checked with
+# os.lseek on /dev/shm: data from any offset before EOF, the only hole at EOF, and ENXIO
+# from EOF on (shmem_file_llseek, which the lower fs models).
+SEEK_DATA_HOLE = [
+    (os.SEEK_DATA, 0, 0),
+    (os.SEEK_DATA, 4, 4),
+    (os.SEEK_DATA, 5, "ENXIO"),
+    (os.SEEK_DATA, 6, "ENXIO"),
+    (os.SEEK_HOLE, 0, 5),
+    (os.SEEK_HOLE, 4, 5),
+    (os.SEEK_HOLE, 5, "ENXIO"),
+    (os.SEEK_HOLE, 6, "ENXIO"),
+]
+
+
+@pytest.mark.parametrize(("whence", "offset", "expect"), SEEK_DATA_HOLE)
+def test_seek_data_and_hole_around_eof(
+    k: simfs.Kernel, whence: int, offset: int, expect: int | str
+) -> None:
+    p = k.spawn()
+    fd = p.open("/data/f", os.O_RDONLY)
+    try:
+        got: int | str = p.lseek(fd, offset, whence)
+    except OSError as e:
+        got = errno.errorcode[e.errno]
+    p.close(fd)
+    assert got == expect
