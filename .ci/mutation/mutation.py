@@ -479,6 +479,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         by_module.setdefault(name.split("::", 1)[0], []).append(name)
     survived: list[str] = []
     stale: list[str] = []
+    checked: set[str] = set()
     ran = 0
     with scratch_copy() as workdir:
         for module, names in sorted(by_module.items()):
@@ -498,7 +499,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
             for tests, todo in by_tests.items():
                 chosen = replace(target, tests=tests,
                                  pytest_args=() if tests != target.tests else target.pytest_args)
-                baseline(chosen, workdir)
+                if chosen.fast_command not in checked:  # one baseline per selection
+                    baseline(chosen, workdir)
+                    checked.add(chosen.fast_command)
                 for o in campaign(chosen, todo, {}, workdir, confirm=False, session=None):
                     ran += 1
                     if o.status != "killed":
