@@ -91,3 +91,31 @@ def test_seek_data_and_hole_around_eof(
         got = errno.errorcode[e.errno]
     p.close(fd)
     assert got == expect
+
+
+def test_inotify_overflow_is_one_event_with_wd_minus_one(k: simfs.Kernel) -> None:
+    """fsnotify_insert_event: past max_queued_events (16384) the group's overflow event is
+    queued once, as ``wd = -1, mask = IN_Q_OVERFLOW`` (inotify(7)), and later events are
+    dropped until the queue is read."""
+    import struct
+
+    in_create, in_q_overflow = 0x100, 0x4000
+    p = k.spawn()
+    fd = p.inotify_init()
+    p.inotify_add_watch(fd, "/data", in_create)
+    for i in range(16384 + 10):
+        p.close(p.open(f"/data/n{i}", os.O_CREAT | os.O_WRONLY, 0o644))
+    events: list[tuple[int, int]] = []
+    while True:
+        try:
+            buf = p.read(fd, 1 << 20)
+        except BlockingIOError:
+            break
+        pos = 0
+        while pos < len(buf):
+            wd, mask, _cookie, length = struct.unpack_from("iIII", buf, pos)
+            events.append((wd, mask))
+            pos += 16 + length
+    assert len(events) == 16384 + 1
+    assert events[-1] == (-1, in_q_overflow)
+    assert all(mask == in_create for _wd, mask in events[:-1])
