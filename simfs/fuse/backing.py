@@ -79,7 +79,6 @@ __all__ = [
     "OpSpec",
     "fuse_bpf_backing",
     "fuse_iget_backing",
-    "lock_target",
     "lookup_classic_finalize",
     "lookup_request_args",
     "revalidate_backing",
@@ -1837,8 +1836,6 @@ def _count_finalize(kind: str) -> Callable[[Op, BpfArgs, Any], Any]:
             return KEEP
         if count >= (1 << 64) - MAX_ERRNO:
             return Err((1 << 64) - count)
-        if not op.quirks and not isinstance(result, Err):
-            pass
         if kind == "read":
             data = result if isinstance(result, bytes) else b""
             count = min(count, op.size)
@@ -2413,15 +2410,6 @@ def revalidate_backing(dentry: Dentry, cred: Any = None, flags: int = 0) -> bool
     return None
 
 
-def lock_target(file: File) -> tuple[Any, File]:
-    """Where BSD/POSIX locks and mappings of a fuse file live: the lower file when the
-    fuse file has one (ACK ``fuse_file_flock``/``fuse_backing_mmap``), else itself."""
-    bf = getattr(file.private, "backing_file", None)
-    if bf is not None:
-        return bf.inode, bf
-    return file.inode, file
-
-
 def mmap_target(file: File) -> tuple[Inode, File] | None:
     """``fuse_backing_mmap``: a fuse file with a lower file maps the lower file (the
     VMA's file is replaced; no BPF).  The lower file must be mappable (a regular file)
@@ -2433,70 +2421,6 @@ def mmap_target(file: File) -> tuple[Inode, File] | None:
         raise oserror(errno.ENODEV)
     _copy_times(file.inode, bf.inode)
     return bf.inode, bf
-
-
-def backing_flock(file: File, operation: int) -> bool:
-    """``fuse_file_flock`` with a lower file: the lock goes to the lower file (no BPF).
-    Returns False when the file has no lower file (caller does the classic thing)."""
-    bf = getattr(file.private, "backing_file", None)
-    if bf is None:
-        return False
-    bf.inode.flock(bf, operation)
-    return True
-
-
-@dataclass(eq=False)
-class BackingMapping:
-    """A shared mapping of a fuse file redirected to its lower file
-    (``fuse_backing_mmap``: ``vma->vm_file`` becomes the lower file).
-
-    ``write(offset, data)`` / ``read(offset, size)`` act on the lower file's pages.
-    """
-
-    kernel: Any
-    file: File
-    offset: int
-    length: int
-    prot: int
-    flags: int
-
-    def _check(self, offset: int, size: int) -> None:
-        if offset < 0 or offset + size > self.length:
-            raise oserror(errno.EFAULT)  # outside the mapping: SIGSEGV in a real task
-
-    def read(self, offset: int, size: int) -> bytes:
-        self._check(offset, size)
-        data = self.file.inode.read(self.file, self.offset + offset, size)
-        return data + b"\0" * (size - len(data))
-
-    def write(self, offset: int, data: bytes) -> int:
-        self._check(offset, len(data))
-        if not self.prot & 0x2:  # PROT_WRITE
-            raise oserror(errno.EFAULT)
-        inode = self.file.inode
-        # a store to a page wholly beyond EOF raises SIGBUS in a real task
-        if self.offset + offset + len(data) > -(-inode.size // PAGE_SIZE) * PAGE_SIZE:
-            raise oserror(errno.EFAULT)
-        end = min(self.offset + offset + len(data), inode.size)
-        return int(
-            inode.write(self.file, self.offset + offset, data[: max(0, end - self.offset - offset)])
-        )
-
-
-def backing_mmap(
-    file: File, length: int, prot: int, flags: int, offset: int
-) -> BackingMapping | None:
-    """``fuse_backing_mmap``: a mapping of the lower file (None without a lower file).
-    The lower file must support mmap (regular file) else ENODEV; fuse mtime/ctime are
-    copied from the lower inode."""
-    bf = getattr(file.private, "backing_file", None)
-    if bf is None:
-        return None
-    if not st.S_ISREG(bf.inode.mode):
-        raise oserror(errno.ENODEV)
-    _copy_times(file.inode, bf.inode)
-    k = file.inode.sb.kernel
-    return BackingMapping(k, bf, offset, length, prot, flags)
 
 
 def backing_fadvise(file: File, offset: int, length: int, advice: int) -> bool:
