@@ -32,8 +32,12 @@ import os
 from hypothesis import HealthCheck, Phase, settings
 
 __all__ = [
+    "MACHINE_DEFAULTS",
     "MACHINE_EXAMPLES",
     "PROFILES",
+    "check_machine_settings",
+    "loaded_profile",
+    "machine_defaults",
     "machine_settings",
     "quality_settings",
     "register_profiles",
@@ -76,6 +80,67 @@ def register_profiles(default: str = "dev") -> str:
     settings.load_profile(chosen)
     _loaded[:] = [chosen]
     return chosen
+
+
+#: What ``Machine.TestCase`` runs with when the user sets nothing, by loaded profile
+#: (``default`` is hypothesis' own): examples, steps per run.  Tuned on the detection
+#: corpus (``simfs bench detection``): many short-ish runs find more bugs per second than
+#: few long ones, and the state-driven rules make most steps reach the filter.
+MACHINE_DEFAULTS: dict[str, tuple[int, int]] = {
+    "default": (300, 30),
+    "dev": (300, 30),
+    "ci": (100, 30),
+    "nightly": (3000, 50),
+}
+
+
+def loaded_profile() -> str:
+    """The name of the loaded hypothesis profile (``default`` if none was loaded)."""
+    if _loaded:
+        return _loaded[0]
+    current = getattr(settings, "_current_profile", None)
+    return str(current) if current else "default"
+
+
+def machine_defaults() -> settings:
+    """The settings a machine's ``TestCase`` carries (see :data:`MACHINE_DEFAULTS`): the
+    loaded profile, with examples and steps tuned to find bugs, no deadline (a simulated
+    call's cost varies with the trace) and no health check that a slow two-kernel run
+    trips.  A profile that is neither hypothesis' ``default`` nor one of simfs' keeps its
+    own ``max_examples`` and ``stateful_step_count``.  Override as usual with hypothesis:
+    ``TestX.settings = settings(...)``, ``@settings(...)`` on the machine class, or a
+    profile."""
+    base = settings.default
+    tuned = MACHINE_DEFAULTS.get(loaded_profile())
+    kwargs: dict[str, object] = {
+        "deadline": None,
+        "suppress_health_check": list(HealthCheck),
+    }
+    if tuned is not None:
+        kwargs["max_examples"], kwargs["stateful_step_count"] = tuned
+    return settings(base, **kwargs)  # type: ignore[arg-type]
+
+
+def check_machine_settings(s: settings, machine: object = None) -> None:
+    """Raise :class:`~simfs.errors.UsageError` for settings under which a machine cannot
+    search: no generation phase and nothing to replay, fewer than 2 steps per run (a
+    descriptor must be opened before it is used), or no examples."""
+    from simfs.errors import UsageError
+
+    name = getattr(machine, "__name__", "the machine")
+    if Phase.generate not in s.phases and Phase.reuse not in s.phases:
+        raise UsageError(
+            f"{name}: settings(phases={s.phases}) neither generate nor replay examples, so "
+            "nothing would be tested; include Phase.generate"
+        )
+    if s.stateful_step_count < 2:
+        raise UsageError(
+            f"{name}: stateful_step_count={s.stateful_step_count} cannot open a file and "
+            "then use it; use at least 2 (the default is "
+            f"{MACHINE_DEFAULTS['default'][1]})"
+        )
+    if s.max_examples < 1:  # pragma: no cover - hypothesis rejects it first
+        raise UsageError(f"{name}: max_examples must be at least 1")
 
 
 def machine_settings(weight: float = 1.0) -> settings:
