@@ -8,6 +8,7 @@
     simfs compare NAME                  its workload on a bind mount, classic FUSE,
                                         FUSE-BPF passthrough and its own mount, side by side
     simfs bench [--quick]               ops/s against pyfakefs, and scaling with dir size
+    simfs bench detection [-k K]        share of wrong filters the property machines catch
 
 ``python -m simfs`` is the same program.  :func:`main` takes an argument list and returns
 the exit status (0 success, 1 a scenario's check failed, 2 a usage error such as an
@@ -100,8 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         "size.  Prints numbers; wall-clock, so they vary between machines and runs.",
     )
     bench.add_argument(
+        "suite",
+        nargs="?",
+        choices=("ops", "detection"),
+        default="ops",
+        help="ops (default): operations per second; detection: the share of the wrong "
+        "filters of simfs.testing.corpus the property machines catch, and how fast",
+    )
+    bench.add_argument(
         "--quick", action="store_true", help="small sizes and short runs (for CI smoke tests)"
     )
+    _add_detection_arguments(bench)
     bench.add_argument(
         "--sizes",
         metavar="N,N,...",
@@ -136,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "bench" and args.suite == "detection":
+        return _bench_detection(out, args)
     if args.command == "bench":
         from simfs import bench
 
@@ -171,6 +183,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(out, err, scenario, args)
     return _compare(out, scenario)
+
+
+def _add_detection_arguments(bench: argparse.ArgumentParser) -> None:
+    """``simfs bench detection`` options (issue 11)."""
+    bench.add_argument(
+        "-k", type=int, default=3, metavar="K", help="detection: runs per entry (default 3)"
+    )
+    bench.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="detection: run only entries whose name contains TEXT (repeatable)",
+    )
+    bench.add_argument(
+        "--seed", type=int, metavar="N", help="detection: first seed (default: from the clock)"
+    )
+
+
+def _bench_detection(out: Console, args: argparse.Namespace) -> int:
+    """``simfs bench detection``: see :mod:`simfs.testing.detection`.  ``--quick`` runs
+    each entry once with 30 examples (a smoke test, not the benchmark)."""
+    from hypothesis import settings
+
+    from simfs.testing import detection
+
+    report = detection.run(
+        out,
+        k=1 if args.quick else args.k,
+        only=args.only,
+        first_seed=args.seed,
+        settings=settings(max_examples=30, stateful_step_count=30, deadline=None)
+        if args.quick
+        else None,
+    )
+    return 0 if report.trials else 2
 
 
 def _list(

@@ -946,6 +946,19 @@ def _check_names(names: Sequence[str], what: str) -> None:
             raise UsageError(f"{what}: {n[:20]!r}... is longer than NAME_MAX (255 bytes)")
 
 
+def _check_processes(processes: Sequence[str] | None) -> None:
+    if processes is None:
+        return
+    if isinstance(processes, str) or not processes:
+        raise UsageError(
+            f"processes={processes!r}: give a non-empty sequence of process names from "
+            f"{list(PROCESSES)}, e.g. ('alice', 'bob')"
+        )
+    unknown = [p for p in processes if p not in PROCESSES]
+    if unknown:
+        raise UsageError(f"processes: unknown {unknown}; choose from {list(PROCESSES)}")
+
+
 def _vocabulary(
     names: Sequence[str], factory: MountFactory
 ) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -1055,6 +1068,8 @@ def equivalence_machine(
     _preflight(mount_under_test, reference)
     all_names, ints = _vocabulary(names, mount_under_test)
 
+    _check_processes(processes)
+
     class Equivalence(syscall_rules(all_names, processes, ints)):  # type: ignore[misc]
         side_specs = (SideSpec("reference", reference), SideSpec("under test", mount_under_test))
         stat_fields = fields
@@ -1096,6 +1111,7 @@ def hiding_machine(
     names: Sequence[str] = ("a", "b"),
     trees: hst.SearchStrategy[LowerTree] | None = None,
     stat_fields: frozenset[str] = DEFAULT_STAT_FIELDS,
+    processes: Sequence[str] | None = None,
     name: str = "HidingMachine",
 ) -> type[SyscallMachine]:
     """Noninterference for a filter that hides every name in ``hidden_names``.
@@ -1108,6 +1124,9 @@ def hiding_machine(
     indistinguishable: every outcome must be equal (names listed, errors for lookups,
     opens, renames, links, xattr calls, stat of parents...), and the lower trees must stay
     equal up to the swap.  Any difference reveals which hidden name exists.
+
+    ``processes`` restricts who makes the calls (e.g. ``("alice", "bob")`` for a filter
+    that hides from unprivileged callers only).
 
     The swap applies below the lower directory only.  A walk may leave the mount (as on
     Linux, ``..`` at the mount root crosses to the parent of ``/m``, e.g. in
@@ -1141,7 +1160,9 @@ def hiding_machine(
     fields = frozenset(stat_fields)
     _preflight(mount_under_test)
 
-    class Hiding(syscall_rules(all_names, None, ints)):  # type: ignore[misc]
+    _check_processes(processes)
+
+    class Hiding(syscall_rules(all_names, processes, ints)):  # type: ignore[misc]
         side_specs = (
             SideSpec(f"with {h0!r}", mount_under_test),
             SideSpec(f"with {h1!r}", mount_under_test, swap),
@@ -1172,6 +1193,7 @@ def readonly_machine(
     *,
     trees: hst.SearchStrategy[LowerTree] | None = None,
     names: Sequence[str] = NAMES,
+    processes: Sequence[str] | None = None,
     name: str = "ReadOnlyMachine",
 ) -> type[SyscallMachine]:
     """The lower tree never changes under a read-only filter.
@@ -1182,13 +1204,17 @@ def readonly_machine(
     with any errno), but any exception other than ``OSError`` fails.  Only the lower
     directory is watched: a walk may leave the mount (``..`` at the mount root after a
     symlink to ``.``, as on Linux) and change the root filesystem, which no filter sees.
+    ``processes`` restricts who makes the calls (e.g. ``("bob",)`` for a policy that
+    makes the mount read-only for one uid).
     """
     _check_names(names, "names")
     tree_strategy = trees if trees is not None else lower_trees(names=names)
     _preflight(mount_under_test)
     all_names, ints = _vocabulary(names, mount_under_test)
 
-    class ReadOnly(syscall_rules(all_names, None, ints)):  # type: ignore[misc]
+    _check_processes(processes)
+
+    class ReadOnly(syscall_rules(all_names, processes, ints)):  # type: ignore[misc]
         side_specs = (SideSpec("under test", mount_under_test),)
         handled = _handled(mount_under_test)
 

@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, Phase, settings
 __all__ = [
     "MACHINE_DEFAULTS",
     "MACHINE_EXAMPLES",
+    "MACHINE_PHASES",
     "PROFILES",
     "check_machine_settings",
     "loaded_profile",
@@ -94,6 +95,10 @@ MACHINE_DEFAULTS: dict[str, tuple[int, int]] = {
 }
 
 
+#: The phases of :func:`machine_defaults`: no ``shrink``/``explain`` (see there).
+MACHINE_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
+
+
 def loaded_profile() -> str:
     """The name of the loaded hypothesis profile (``default`` if none was loaded)."""
     if _loaded:
@@ -115,6 +120,10 @@ def machine_defaults() -> settings:
     kwargs: dict[str, object] = {
         "deadline": None,
         "suppress_health_check": list(HealthCheck),
+        # simfs reduces a failing run itself (simfs.testing.script.minimize: calls, tree
+        # entries, xattrs), in 1-2 s where hypothesis' shrink and explain phases took
+        # 6-30 s on the detection corpus; put Phase.shrink back to get both
+        "phases": MACHINE_PHASES,
     }
     if tuned is not None:
         kwargs["max_examples"], kwargs["stateful_step_count"] = tuned

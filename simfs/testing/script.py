@@ -20,6 +20,7 @@ which build a side exactly as the machines do and compare outcomes with the same
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -116,27 +117,50 @@ def minimize(
     steps: Sequence[Step],
     check: str,
     seconds: float = MINIMIZE_SECONDS,
-) -> tuple[list[Step], Divergence | None]:
-    """Delete steps while the replay still fails with a divergence of kind ``check``;
-    then cut the steps after the failing one.  Returns the steps and the divergence of
-    the last successful replay (None if even ``steps`` no longer fails that way)."""
+) -> tuple[list[Step], LowerTree, Divergence | None]:
+    """Delete steps, then tree entries (with what is below them) and xattrs, while the
+    replay still fails with a divergence of kind ``check``; cut the steps after the
+    failing one.  Returns the steps, the tree and the divergence of the last failing
+    replay (None if even ``steps`` no longer fails that way)."""
     current = [s for s in steps if s.op != "exit"]
     found, ran = replay(machine, tree, current)
     if found is None or found.check != check:
-        return current, None
+        return current, tree, None
     current = current[:ran]
     deadline = time.monotonic() + seconds
+
+    def fails(candidate_steps: list[Step], candidate_tree: LowerTree) -> bool:
+        nonlocal current, tree, found
+        d, n = replay(machine, candidate_tree, candidate_steps)
+        if d is None or d.check != check:
+            return False
+        current, tree, found = candidate_steps[:n], candidate_tree, d
+        return True
+
     changed = True
     while changed and time.monotonic() < deadline:
         changed = False
         i = len(current) - 1
         while i >= 0 and time.monotonic() < deadline:
-            candidate = _usable(current[:i] + current[i + 1 :])
-            d, ran = replay(machine, tree, candidate)
-            if d is not None and d.check == check:
-                current, found, changed = candidate[:ran], d, True
+            changed |= fails(_usable(current[:i] + current[i + 1 :]), tree)
             i = min(i - 1, len(current) - 1)
-    return current, found
+        j = len(tree.nodes) - 1
+        while j >= 0 and time.monotonic() < deadline:
+            gone = tree.nodes[j].path
+            kept = tuple(
+                n for n in tree.nodes if n.path != gone and not n.path.startswith(gone + "/")
+            )
+            changed |= fails(current, dataclasses.replace(tree, nodes=kept))
+            j = min(j - 1, len(tree.nodes) - 1)
+    if time.monotonic() < deadline:  # cosmetic: drop xattrs that do not matter
+        for j, node in enumerate(tree.nodes):
+            if getattr(node, "xattrs", ()):
+                plain = dataclasses.replace(node, xattrs=())  # type: ignore[type-var,arg-type]
+                nodes = (*tree.nodes[:j], plain, *tree.nodes[j + 1 :])
+                fails(current, dataclasses.replace(tree, nodes=nodes))
+        if tree.root_xattrs:
+            fails(current, dataclasses.replace(tree, root_xattrs=()))
+    return current, tree, found
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -347,7 +371,7 @@ def explain(
     script is also stored as ``divergence.script``."""
     if divergence.check == "program" or not machine.side_specs:
         return []
-    reduced, found = minimize(machine, tree, steps, divergence.check)
+    reduced, tree, found = minimize(machine, tree, steps, divergence.check)
     if found is None:  # the failure does not replay: say so rather than print a wrong script
         return ["(simfs: this failure did not replay on fresh kernels; no script)"]
     at_end = "at the end" in str(found)
