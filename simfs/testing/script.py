@@ -155,7 +155,7 @@ def minimize(
     if time.monotonic() < deadline:  # cosmetic: drop xattrs that do not matter
         for j, node in enumerate(tree.nodes):
             if getattr(node, "xattrs", ()):
-                plain = dataclasses.replace(node, xattrs=())  # type: ignore[type-var,arg-type]
+                plain = dataclasses.replace(node, xattrs=())  # type: ignore[arg-type]
                 nodes = (*tree.nodes[:j], plain, *tree.nodes[j + 1 :])
                 fails(current, dataclasses.replace(tree, nodes=nodes))
         if tree.root_xattrs:
