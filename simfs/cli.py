@@ -9,6 +9,7 @@
                                         FUSE-BPF passthrough and its own mount, side by side
     simfs bench [--quick]               ops/s against pyfakefs, and scaling with dir size
     simfs bench detection [-k K]        share of wrong filters the property machines catch
+    simfs fuzz [PATHS] [--replay]       property tests as a long multi-core campaign
 
 ``python -m simfs`` is the same program.  :func:`main` takes an argument list and returns
 the exit status (0 success, 1 a scenario's check failed, 2 a usage error such as an
@@ -18,10 +19,12 @@ unknown scenario name), so tests call it directly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -131,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="time budget per measurement (default 0.3, --quick 0.05)",
     )
+    _add_fuzz_parser(sub)
     return parser
 
 
@@ -146,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "fuzz":
+        return _fuzz(args)
     if args.command == "bench" and args.suite == "detection":
         return _bench_detection(out, args)
     if args.command == "bench":
@@ -200,6 +206,45 @@ def _add_detection_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument(
         "--seed", type=int, metavar="N", help="detection: first seed (default: from the clock)"
     )
+
+
+def _add_fuzz_parser(sub: Any) -> None:
+    """``simfs fuzz`` (issue 11): see :mod:`simfs.testing.fuzz`."""
+    fuzz = sub.add_parser(
+        "fuzz",
+        help="run property tests as a long campaign on many cores; replay its failures",
+        description="Run the given property tests (default tests/properties) in rounds "
+        "with pytest-xdist and random seeds until the time budget is spent, saving every "
+        "failing example in a shared hypothesis database; --replay reports them again.",
+    )
+    fuzz.add_argument("paths", nargs="*", help="test files or directories")
+    fuzz.add_argument("-n", "--workers", type=int, default=os.cpu_count() or 1)
+    fuzz.add_argument("--minutes", type=float, default=60.0, help="time budget (default 60)")
+    fuzz.add_argument("--rounds", type=int, help="stop after this many rounds")
+    fuzz.add_argument(
+        "--database", default=None, help="example database directory (default .simfs-fuzz)"
+    )
+    fuzz.add_argument(
+        "--replay", action="store_true", help="run only the examples saved in the database"
+    )
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from simfs.testing import fuzz
+    from simfs.testing.profiles import FUZZ_DATABASE
+
+    paths = args.paths or list(fuzz.DEFAULT_PATHS)
+    database = args.database or FUZZ_DATABASE
+    if args.replay:
+        return fuzz.replay(paths, database=database)
+    failed = fuzz.campaign(
+        paths,
+        workers=args.workers,
+        seconds=args.minutes * 60,
+        database=database,
+        rounds=args.rounds,
+    )
+    return 1 if failed else 0
 
 
 def _bench_detection(out: Console, args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@ nightly by ``--simfs-profile`` / ``HYPOTHESIS_PROFILE``, and its fixtures).
 
 An installed simfs registers the plugin through its ``pytest11`` entry point; a checkout
 run against an older installation loads it here instead (never both: pytest refuses to
-register one module under two names)."""
+register one module under two names).  The check does not import the plugin, so pytest
+can still rewrite its asserts."""
 
 from __future__ import annotations
 

@@ -48,6 +48,8 @@ class Coverage:
         self.calls: Counter[str] = Counter()
         #: per run: the opcodes it reached (for "since" queries)
         self._runs: list[frozenset[str]] = []
+        #: per run: the calls that succeeded at least once
+        self.ok_runs: list[frozenset[str]] = []
 
     def add(
         self,
@@ -65,6 +67,7 @@ class Coverage:
         self.ok.update(ok)
         self.calls.update(calls)
         self._runs.append(frozenset(ops))
+        self.ok_runs.append(frozenset(op for op, n in ok.items() if n))
 
     def unreached(self, handled: Iterable[str], since: int = 0) -> frozenset[str]:
         """The opcodes of ``handled`` that no run after the first ``since`` reached."""

@@ -44,6 +44,8 @@ class Trial:
     seed: int
     caught: bool
     seconds: float
+    #: CPU time of this process for the run (robust to other load on the machine)
+    cpu_seconds: float = 0.0
     #: calls in the reduced counterexample script (None: no script)
     script_calls: int | None = None
     #: the printed script raised the same kind of failure when run
@@ -65,7 +67,14 @@ class DetectionReport:
 
     @property
     def median_seconds(self) -> float:
+        """Median wall time to a report, over the caught runs."""
         times = [t.seconds for t in self.trials if t.caught]
+        return statistics.median(times) if times else float("nan")
+
+    @property
+    def median_cpu_seconds(self) -> float:
+        """Median CPU time to a report, over the caught runs."""
+        times = [t.cpu_seconds for t in self.trials if t.caught]
         return statistics.median(times) if times else float("nan")
 
     def by_entry(self) -> dict[str, list[Trial]]:
@@ -90,6 +99,7 @@ def run_trial(entry: Entry, seed: int, settings: Settings | None = None) -> Tria
     """Run ``entry`` once with ``seed``: the machine's default settings (or ``settings``),
     no database.  Never raises for a property failure; returns the :class:`Trial`."""
     start = time.perf_counter()
+    cpu = time.process_time()
     ctx = mutant(entry.mutant) if entry.mutant else contextlib.nullcontext()
     with ctx:
         try:
@@ -102,7 +112,7 @@ def run_trial(entry: Entry, seed: int, settings: Settings | None = None) -> Tria
         except AssertionError as e:
             seconds = time.perf_counter() - start
             script = getattr(e, "script", None)
-            trial = Trial(entry.name, seed, True, seconds)
+            trial = Trial(entry.name, seed, True, seconds, time.process_time() - cpu)
             if isinstance(script, str):
                 trial.script_calls = script.count("    s(") + script.count(" = s(")
                 trial.replayed = _script_replays(script)
@@ -110,8 +120,9 @@ def run_trial(entry: Entry, seed: int, settings: Settings | None = None) -> Tria
         except Exception as e:
             seconds = time.perf_counter() - start
             last = traceback.format_exception_only(e)[-1].strip()
-            return Trial(entry.name, seed, True, seconds, error=last[:200])
-    return Trial(entry.name, seed, False, time.perf_counter() - start)
+            cpu_used = time.process_time() - cpu
+            return Trial(entry.name, seed, True, seconds, cpu_used, error=last[:200])
+    return Trial(entry.name, seed, False, time.perf_counter() - start, time.process_time() - cpu)
 
 
 def run(
@@ -155,6 +166,7 @@ def _table(report: DetectionReport, chosen: list[Entry]) -> Table:
     table.add_column("caught", justify="right")
     table.add_column("median s", justify="right")
     table.add_column("max s", justify="right")
+    table.add_column("median CPU s", justify="right")
     table.add_column("script calls", justify="right")
     table.add_column("replays", justify="right")
     by = report.by_entry()
@@ -171,6 +183,7 @@ def _table(report: DetectionReport, chosen: list[Entry]) -> Table:
             Text(f"{len(caught)}/{len(trials)}", style=style),
             f"{statistics.median(times):.1f}" if times else "-",
             f"{max(times):.1f}" if times else "-",
+            f"{statistics.median([t.cpu_seconds for t in caught]):.1f}" if caught else "-",
             "/".join(str(c) for c in sorted(set(calls))) or "-",
             f"{sum(replayed)}/{len(replayed)}" if replayed else "-",
         )
@@ -184,8 +197,9 @@ def _summary(report: DetectionReport, k: int, base_seed: int) -> Text:
     load = ", ".join(f"{x:.1f}" for x in report.load)
     lines = [
         f"caught {caught}/{n} runs ({100 * report.caught_share:.0f}%), "
-        f"median time to a report {report.median_seconds:.1f} s "
-        f"(shrinking and script included); {k} seed(s) per entry from {base_seed}; "
+        f"median time to a report {report.median_seconds:.1f} s wall, "
+        f"{report.median_cpu_seconds:.1f} s CPU (reduction and script included); "
+        f"{k} seed(s) per entry from {base_seed}; "
         f"{os.cpu_count()} CPUs, load average {load}",
     ]
     for t in errors:

@@ -614,12 +614,18 @@ def syscall_rules(
         return _RULE_CLASSES[key]
     P = paths(tuple(names))
     PR = hst.sampled_from(procs)
+    # targeted calls are made by root half of the time (when root is one of the
+    # processes): an unprivileged caller's create in the root-owned mount root fails, and
+    # the point of these rules is to reach the filter with calls that take effect
+    PRT = hst.sampled_from(("root", *procs)) if "root" in procs else PR
     MODE = hst.sampled_from(_MODES)
     IDS = hst.sampled_from(tuple(dict.fromkeys((*_IDS, *ints))))
     SIZES = hst.sampled_from(tuple(dict.fromkeys((*_SIZES[:4], *ints))))
 
     class SyscallRules(SyscallMachine):
         fds = Bundle("fds")
+        #: the names paths and fresh targets are made of
+        fresh_names: ClassVar[tuple[str, ...]] = tuple(names)
 
         @rule(target=fds, proc=PR, path=P, flags=open_flags(), mode=MODE)
         def open(self, proc: str, path: str, flags: str, mode: str) -> Any:
@@ -757,8 +763,14 @@ def syscall_rules(
         # -- targeted calls: drawn from the current tree, so that effects happen --------------
         # (sources that exist, fresh names in existing directories as targets, descriptors
         # of the right kind; hypothesis' swarm testing switches whole rules off per run)
-        def _pick(self, data: Any, kinds: Sequence[str] = ("reg", "dir", "lnk")) -> str:
-            found = [rel for rel, kind, _ in self.entries() if kind in kinds]
+        def _pick(
+            self, data: Any, kinds: Sequence[str] = ("reg", "dir", "lnk"), root: bool = True
+        ) -> str:
+            found = [
+                rel
+                for rel, kind, _ in self.entries()
+                if kind in kinds and (root or rel != ".")
+            ]
             if not found:
                 return "."
             return str(data.draw(hst.sampled_from(found)))
@@ -779,53 +791,55 @@ def syscall_rules(
         def _fd_of(self, data: Any, kind: str) -> FdPair:
             return data.draw(hst.sampled_from([f for f in self.open_fds if f.kind == kind]))  # type: ignore[no-any-return]
 
-        @rule(target=fds, proc=PR, data=hst.data(), flags=hst.sampled_from(_EXISTING_FLAGS))
+        @rule(target=fds, proc=PRT, data=hst.data(), flags=hst.sampled_from(_EXISTING_FLAGS))
         def open_existing(self, proc: str, data: Any, flags: str) -> Any:
             path = self._pick(data)
             return self._fd_result(proc, self.run(proc, "open", path, flags, 0o644))
 
-        @rule(target=fds, proc=PR, data=hst.data(), mode=MODE)
+        @rule(target=fds, proc=PRT, data=hst.data(), mode=MODE)
         def create_new(self, proc: str, data: Any, mode: str) -> Any:
             path = self._fresh(data)
             flags = "O_RDWR|O_CREAT|O_EXCL"
             return self._fd_result(proc, self.run(proc, "open", path, flags, int(mode, 8)))
 
-        @rule(proc=PR, data=hst.data())
+        @rule(proc=PRT, data=hst.data())
         def link_new(self, proc: str, data: Any) -> None:
-            self.run(proc, "link", self._pick(data, ("reg", "lnk")), self._fresh(data))
+            self.run(proc, "link", self._pick(data, ("reg", "lnk", "other")), self._fresh(data))
 
-        @rule(proc=PR, data=hst.data(), to_existing=hst.booleans())
+        @rule(proc=PRT, data=hst.data(), to_existing=hst.booleans())
         def rename_existing(self, proc: str, data: Any, to_existing: bool) -> None:
-            src = self._pick(data)
-            self.run(proc, "rename", src, self._pick(data) if to_existing else self._fresh(data))
+            src = self._pick(data, root=False)
+            dst = self._pick(data, root=False) if to_existing else self._fresh(data)
+            self.run(proc, "rename", src, dst)
 
-        @rule(proc=PR, data=hst.data(), exchange=hst.booleans())
+        @rule(proc=PRT, data=hst.data(), exchange=hst.booleans())
         def renameat2_existing(self, proc: str, data: Any, exchange: bool) -> None:
-            src = self._pick(data)
+            src = self._pick(data, root=False)
             if exchange:
-                self.run(proc, "renameat2", src, self._pick(data), "RENAME_EXCHANGE")
+                dst = self._pick(data, root=False)
+                self.run(proc, "renameat2", src, dst, "RENAME_EXCHANGE")
             else:
                 self.run(proc, "renameat2", src, self._fresh(data), "RENAME_NOREPLACE")
 
-        @rule(proc=PR, data=hst.data(), mode=hst.sampled_from(_MKNOD_MODES))
+        @rule(proc=PRT, data=hst.data(), mode=hst.sampled_from(_MKNOD_MODES))
         def mknod_new(self, proc: str, data: Any, mode: int) -> None:
             self.run(proc, "mknod", self._fresh(data), mode, 0)
 
-        @rule(proc=PR, data=hst.data(), mode=MODE)
+        @rule(proc=PRT, data=hst.data(), mode=MODE)
         def mkdir_new(self, proc: str, data: Any, mode: str) -> None:
             self.run(proc, "mkdir", self._fresh(data), int(mode, 8))
 
-        @rule(proc=PR, data=hst.data(), src=hst.sampled_from(SYMLINK_TARGETS))
+        @rule(proc=PRT, data=hst.data(), src=hst.sampled_from(SYMLINK_TARGETS))
         def symlink_new(self, proc: str, data: Any, src: str) -> None:
             self.run(proc, "symlink", src, self._fresh(data))
 
-        @rule(proc=PR, data=hst.data())
+        @rule(proc=PRT, data=hst.data())
         def unlink_existing(self, proc: str, data: Any) -> None:
             self.run(proc, "unlink", self._pick(data, ("reg", "lnk", "other")))
 
-        @rule(proc=PR, data=hst.data())
+        @rule(proc=PRT, data=hst.data())
         def rmdir_existing(self, proc: str, data: Any) -> None:
-            self.run(proc, "rmdir", self._pick(data, ("dir",)))
+            self.run(proc, "rmdir", self._pick(data, ("dir",), root=False))
 
         @rule(
             proc=PR,
@@ -839,7 +853,7 @@ def syscall_rules(
         ) -> None:
             self.run(proc, "setxattr", self._pick(data), attribute, value, flags)
 
-        @rule(proc=PR, data=hst.data())
+        @rule(proc=PRT, data=hst.data())
         def removexattr_existing(self, proc: str, data: Any) -> None:
             having = [(rel, xs) for rel, _, xs in self.entries() if xs]
             if having:
@@ -848,31 +862,31 @@ def syscall_rules(
             else:
                 self.run(proc, "removexattr", self._pick(data), XATTR_NAMES[0])
 
-        @rule(proc=PR, data=hst.data(), mode=MODE)
+        @rule(proc=PRT, data=hst.data(), mode=MODE)
         def chmod_existing(self, proc: str, data: Any, mode: str) -> None:
             self.run(proc, "chmod", self._pick(data), int(mode, 8))
 
-        @rule(proc=PR, data=hst.data(), uid=IDS, gid=IDS)
+        @rule(proc=PRT, data=hst.data(), uid=IDS, gid=IDS)
         def chown_existing(self, proc: str, data: Any, uid: int, gid: int) -> None:
             self.run(proc, "chown", self._pick(data), uid, gid)
 
-        @rule(proc=PR, data=hst.data(), length=SIZES)
+        @rule(proc=PRT, data=hst.data(), length=SIZES)
         def truncate_existing(self, proc: str, data: Any, length: int) -> None:
             self.run(proc, "truncate", self._pick(data, ("reg",)), length)
 
-        @rule(proc=PR, data=hst.data(), ns=hst.sampled_from(_TIMES))
+        @rule(proc=PRT, data=hst.data(), ns=hst.sampled_from(_TIMES))
         def utime_existing(self, proc: str, data: Any, ns: tuple[int, int]) -> None:
             self.run(proc, "utime", self._pick(data), ns)
 
-        @rule(proc=PR, data=hst.data())
+        @rule(proc=PRT, data=hst.data())
         def stat_existing(self, proc: str, data: Any) -> None:
             self.run(proc, "lstat", self._pick(data))
 
-        @rule(proc=PR, data=hst.data())
+        @rule(proc=PRT, data=hst.data())
         def listdir_existing(self, proc: str, data: Any) -> None:
             self.run(proc, "listdir", self._pick(data, ("dir",)))
 
-        @rule(proc=PR, data=hst.data(), attribute=hst.sampled_from(XATTR_NAMES))
+        @rule(proc=PRT, data=hst.data(), attribute=hst.sampled_from(XATTR_NAMES))
         def getxattr_existing(self, proc: str, data: Any, attribute: str) -> None:
             self.run(proc, "getxattr", self._pick(data), attribute)
 
@@ -894,8 +908,48 @@ def syscall_rules(
             fd = self._fd_of(data, "dir")
             self.run(fd.proc, "getdents", fd=fd)
 
+        # -- swarm over call kinds: some runs use only the targeted calls ----------------------
+        @initialize(mix=hst.sampled_from(("targeted", "all")))
+        def choose_mix(self, mix: str) -> None:
+            self.mix = mix
+
+    for rule_name in _GENERIC_RULES:
+        fn = getattr(SyscallRules, rule_name)
+        setattr(SyscallRules, rule_name, precondition(_generic_allowed)(fn))
     _RULE_CLASSES[key] = SyscallRules
     return SyscallRules
+
+
+def _generic_allowed(self: Any) -> bool:
+    return getattr(self, "mix", "all") != "targeted"
+
+
+#: the rules whose paths come from the vocabulary, not from the current tree: switched
+#: off in the runs whose ``mix`` is ``"targeted"`` (hypothesis' own swarm testing
+#: switches single rules off per run on top of that)
+_GENERIC_RULES = (
+    "open",
+    "stat",
+    "lstat",
+    "access",
+    "mkdir",
+    "rmdir",
+    "unlink",
+    "rename",
+    "renameat2",
+    "link",
+    "symlink",
+    "readlink",
+    "chmod",
+    "chown",
+    "truncate",
+    "utime",
+    "listdir",
+    "getxattr",
+    "setxattr",
+    "listxattr",
+    "removexattr",
+)
 
 
 def _rename_snapshot(

@@ -65,9 +65,15 @@ PROFILES: dict[str, dict[str, object]] = {
         "database": None,
     },
     "nightly": {**_COMMON, "max_examples": 2000, "stateful_step_count": 60},
+    # ``simfs fuzz`` (simfs.testing.fuzz): long random rounds and a replay of what they
+    # found, both over the example database in $SIMFS_FUZZ_DB (see register_profiles)
+    "fuzz": {**_COMMON, "max_examples": 2000, "stateful_step_count": 50},
+    "replay": {**_COMMON, "phases": (Phase.explicit, Phase.reuse)},
 }
 #: Examples per state-machine test, by profile (see :func:`machine_settings`).
-MACHINE_EXAMPLES: dict[str, int] = {"dev": 40, "ci": 60, "nightly": 1000}
+MACHINE_EXAMPLES: dict[str, int] = {"dev": 40, "ci": 60, "nightly": 1000, "fuzz": 2000}
+#: Where ``fuzz`` and ``replay`` keep their examples unless $SIMFS_FUZZ_DB says otherwise.
+FUZZ_DATABASE = ".simfs-fuzz"
 
 _loaded: list[str] = []
 
@@ -75,7 +81,12 @@ _loaded: list[str] = []
 def register_profiles(default: str = "dev") -> str:
     """Register ``dev``/``ci``/``nightly`` and load ``$HYPOTHESIS_PROFILE`` (default
     ``ci`` under ``$CI``, else ``default``).  Returns the loaded profile's name."""
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
     for name, kwargs in PROFILES.items():
+        if name in ("fuzz", "replay"):  # one directory every worker process shares
+            db = DirectoryBasedExampleDatabase(os.environ.get("SIMFS_FUZZ_DB", FUZZ_DATABASE))
+            kwargs = {**kwargs, "database": db}
         settings.register_profile(name, **kwargs)  # type: ignore[arg-type]
     chosen = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else default)
     settings.load_profile(chosen)
@@ -92,6 +103,7 @@ MACHINE_DEFAULTS: dict[str, tuple[int, int]] = {
     "dev": (300, 30),
     "ci": (100, 30),
     "nightly": (3000, 50),
+    "fuzz": (2000, 50),
 }
 
 
@@ -115,7 +127,7 @@ def machine_defaults() -> settings:
     own ``max_examples`` and ``stateful_step_count``.  Override as usual with hypothesis:
     ``TestX.settings = settings(...)``, ``@settings(...)`` on the machine class, or a
     profile."""
-    base = settings.default
+    base = settings.default or settings()
     tuned = MACHINE_DEFAULTS.get(loaded_profile())
     kwargs: dict[str, object] = {
         "deadline": None,
@@ -123,7 +135,7 @@ def machine_defaults() -> settings:
         # simfs reduces a failing run itself (simfs.testing.script.minimize: calls, tree
         # entries, xattrs), in 1-2 s where hypothesis' shrink and explain phases took
         # 6-30 s on the detection corpus; put Phase.shrink back to get both
-        "phases": MACHINE_PHASES,
+        "phases": tuple(p for p in base.phases if p in MACHINE_PHASES),
     }
     if tuned is not None:
         kwargs["max_examples"], kwargs["stateful_step_count"] = tuned
@@ -161,7 +173,7 @@ def machine_settings(weight: float = 1.0) -> settings:
         if _loaded
         else os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
     )
-    base = settings.default
+    base = settings.default or settings()
     n = MACHINE_EXAMPLES.get(name)
     if n is None:
         return settings(base)

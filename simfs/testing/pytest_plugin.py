@@ -28,7 +28,15 @@ from simfs.kernel import Kernel
 from simfs.testing.profiles import PROFILES, register_profiles
 from simfs.testing.strategies import LOWER_DIR, MOUNTPOINT, Dir, File, LowerTree
 
-__all__ = ["MountedTree"]
+__all__ = ["MountedTree", "entry_point_installed"]
+
+
+def entry_point_installed() -> bool:
+    """Whether the installed simfs registers this plugin through ``pytest11`` (then it
+    must not be loaded a second time by ``-p`` or ``pytest_plugins``)."""
+    from importlib.metadata import entry_points
+
+    return any(ep.value == __name__ for ep in entry_points(group="pytest11"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
