@@ -802,6 +802,21 @@ def syscall_rules(
             flags = "O_RDWR|O_CREAT|O_EXCL"
             return self._fd_result(proc, self.run(proc, "open", path, flags, int(mode, 8)))
 
+        @rule(
+            proc=PRT,
+            data=hst.data(),
+            flags=hst.sampled_from(("O_RDWR", "O_WRONLY", "O_WRONLY|O_APPEND")),
+            payload=hst.sampled_from(_DATA),
+        )
+        def write_existing(self, proc: str, data: Any, flags: str, payload: bytes) -> None:
+            # open + write + close in one step: what `echo x >> file` does
+            opened = self._fd_result(
+                proc, self.run(proc, "open", self._pick(data, ("reg",)), flags, 0o644)
+            )
+            if isinstance(opened, FdPair):
+                self.run(proc, "write", payload, fd=opened)
+                self.run(proc, "close", fd=opened)
+
         @rule(proc=PRT, data=hst.data())
         def link_new(self, proc: str, data: Any) -> None:
             self.run(proc, "link", self._pick(data, ("reg", "lnk", "other")), self._fresh(data))

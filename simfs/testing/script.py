@@ -233,8 +233,7 @@ def python_call(step: Step, fdnames: Mapping[FdPair, str]) -> str:
             shown.append(f"ns={tuple(a)!r}")
         else:
             shown.append(repr(a))
-    comment = f"  # {step.args[2]}" if step.op == "renameat2" else ""
-    return f"{step.proc}.{step.op}({', '.join(shown)}){comment}"
+    return f"{step.proc}.{step.op}({', '.join(shown)})"
 
 
 def render_script(
@@ -278,12 +277,13 @@ def render_script(
         if step.op == "exit":
             continue
         code = python_call(step, fdnames)
+        comment = f"  # {step.args[2]}" if step.op == "renameat2" else ""
         if step.op == "open" and step.result is not None:
             name = f"fd{len(fdnames) + 1}"
             fdnames[step.result] = name
             body.append(f"    {name} = s({step.op!r}, lambda: {code})")
         else:
-            body.append(f"    s({step.op!r}, lambda: {code})")
+            body.append(f"    s({step.op!r}, lambda: {code}){comment}")
     if at_end:
         body.append("    s.exit_all()")
     if not body:

@@ -140,16 +140,42 @@ def test_a_two_kernel_script_reproduces_as_a_subprocess(tmp_path: Path) -> None:
 
 
 # --- state-driven calls, vocabulary, coverage ----------------------------------------------------
+#: calls that change the tree (what a filter that guards writes must see happen)
+EFFECTS = frozenset(
+    {
+        "link",
+        "rename",
+        "renameat2",
+        "mknod",
+        "mkdir",
+        "symlink",
+        "setxattr",
+        "removexattr",
+        "unlink",
+        "rmdir",
+        "chmod",
+        "chown",
+        "truncate",
+        "utime",
+        "write",
+        "ftruncate",
+        "pwrite",
+    }
+)
+
+
 def test_effects_happen_in_most_runs() -> None:
     machine = equivalence_machine(bind, name="EffectsBindVsBind")
     run_state_machine_as_test(
-        machine, settings=settings(machine.TestCase.settings, max_examples=40)
+        machine, settings=settings(machine.TestCase.settings, max_examples=60)
     )
-    runs = machine.coverage.examples
     ok = machine.coverage.ok_runs
-    for call in ("link", "rename", "renameat2", "mknod", "setxattr", "open", "unlink", "mkdir"):
-        share = sum(call in r for r in ok) / runs
-        assert share >= 0.5, (call, share)
+    with_effects = sum(bool(r & EFFECTS) for r in ok) / len(ok)
+    assert with_effects >= 0.5, with_effects
+    # and every kind of effect succeeds in some runs (swarm testing switches each off in
+    # about half of them)
+    for call in ("link", "rename", "renameat2", "mknod", "setxattr", "write", "truncate"):
+        assert any(call in r for r in ok), call
 
 
 def test_filter_constants_join_the_vocabulary() -> None:
@@ -166,8 +192,16 @@ def test_filter_constants_join_the_vocabulary() -> None:
     assert "keep.db" in machine.fresh_names
 
 
+@simfs.bpf.program("counts_copies")
+def counts_copies(fa: Any) -> int:
+    """Transparent; mentions COPY_FILE_RANGE, which no machine call sends."""
+    if fa.opcode & uapi.FUSE_OPCODE_FILTER in (uapi.FUSE_COPY_FILE_RANGE, uapi.FUSE_LOOKUP):
+        return BACKING
+    return BACKING
+
+
 def test_coverage_says_which_handled_opcodes_no_run_reached() -> None:
-    machine = readonly_machine(bpf_mount(db_policy), name="DbPolicyCoverage")
+    machine = equivalence_machine(bpf_mount(counts_copies), name="CopyCoverage")
     settings(max_examples=5, stateful_step_count=5)(machine)
     with pytest.warns(CoverageWarning, match="COPY_FILE_RANGE"):
         machine.TestCase().runTest()

@@ -135,10 +135,20 @@ class Rebacker(simfs.Daemon):
         return _classic(req)
 
 
-class RebackerFixedNodeid(Rebacker):
-    """Answers every replaced entry with ``nodeid=7``, copied from the reroot example."""
+class RebackerCachesFds(Rebacker):
+    """Opens each top-level directory once and reuses the fd by name: after a rename or
+    an rmdir + mkdir, a name is backed by the directory it used to be."""
 
-    nodeid = 7
+    def __init__(self) -> None:
+        super().__init__()
+        self.fds: dict[str, int] = {}
+
+    def open_backing(self, name: str, attr: Any) -> int | None:
+        if not stat.S_ISDIR(attr.mode):
+            return None
+        if name not in self.fds:
+            self.fds[name] = int(self.proc.open(f"{LOWER}/{name}", os.O_RDONLY | os.O_DIRECTORY))
+        return self.fds[name]
 
 
 class RebackerOpensEverything(Rebacker):
@@ -169,10 +179,10 @@ ENTRIES = [
         lambda: equivalence_machine(bpf_mount(rebacked_every_dir, daemon=Rebacker)),
     ),
     Entry(
-        "rebacker_fixed_nodeid",
+        "rebacker_caches_fds",
         "lookup add-on REPLACE",
-        "every replaced entry gets nodeid 7",
-        lambda: equivalence_machine(bpf_mount(rebacked_top_dirs, daemon=RebackerFixedNodeid)),
+        "reuses a directory's backing fd by name after the name moved",
+        lambda: equivalence_machine(bpf_mount(rebacked_top_dirs, daemon=RebackerCachesFds)),
     ),
     Entry(
         "rebacker_opens_files_as_dirs",
