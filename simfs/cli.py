@@ -253,15 +253,14 @@ def _bench_detection(out: Console, args: argparse.Namespace) -> int:
     from hypothesis import settings
 
     from simfs.testing import detection
+    from simfs.testing.profiles import machine_defaults
 
     report = detection.run(
         out,
         k=1 if args.quick else args.k,
         only=args.only,
         first_seed=args.seed,
-        settings=settings(max_examples=30, stateful_step_count=30, deadline=None)
-        if args.quick
-        else None,
+        settings=settings(machine_defaults(), max_examples=30) if args.quick else None,
     )
     return 0 if report.trials else 2
 

@@ -1070,11 +1070,12 @@ def _preflight(*factories: MountFactory) -> None:
         k = side.kernel
         mark = len(k.trace.events)
         root = side.procs["root"]
+        m = MOUNTPOINT  # absolute: the filter may have refused the chdir into it
         for op, args in (
-            ("stat", ("f",)),
-            ("listdir", (".",)),
-            ("open", ("f", 0)),
-            ("stat", ("d",)),
+            ("stat", (f"{m}/f",)),
+            ("listdir", (m,)),
+            ("open", (f"{m}/f", 0)),
+            ("stat", (f"{m}/d",)),
         ):
             try:
                 execute(root, op, args)
