@@ -52,7 +52,7 @@ __all__ = [
     "replay",
 ]
 
-#: stop reducing after this many seconds (the report must come soon)
+#: stop reducing after this many CPU seconds (the report must come soon)
 MINIMIZE_SECONDS = 5.0
 
 
@@ -127,7 +127,7 @@ def minimize(
     if found is None or found.check != check:
         return current, tree, None
     current = current[:ran]
-    deadline = time.monotonic() + seconds
+    deadline = time.process_time() + seconds  # CPU time: a loaded machine still reduces
 
     def fails(candidate_steps: list[Step], candidate_tree: LowerTree) -> bool:
         nonlocal current, tree, found
@@ -138,21 +138,21 @@ def minimize(
         return True
 
     changed = True
-    while changed and time.monotonic() < deadline:
+    while changed and time.process_time() < deadline:
         changed = False
         i = len(current) - 1
-        while i >= 0 and time.monotonic() < deadline:
+        while i >= 0 and time.process_time() < deadline:
             changed |= fails(_usable(current[:i] + current[i + 1 :]), tree)
             i = min(i - 1, len(current) - 1)
         j = len(tree.nodes) - 1
-        while j >= 0 and time.monotonic() < deadline:
+        while j >= 0 and time.process_time() < deadline:
             gone = tree.nodes[j].path
             kept = tuple(
                 n for n in tree.nodes if n.path != gone and not n.path.startswith(gone + "/")
             )
             changed |= fails(current, dataclasses.replace(tree, nodes=kept))
             j = min(j - 1, len(tree.nodes) - 1)
-    if time.monotonic() < deadline:  # cosmetic: drop xattrs that do not matter
+    if time.process_time() < deadline:  # cosmetic: drop xattrs that do not matter
         for j, node in enumerate(tree.nodes):
             if getattr(node, "xattrs", ()):
                 plain = dataclasses.replace(node, xattrs=())  # type: ignore[arg-type]
