@@ -135,22 +135,6 @@ class Rebacker(simfs.Daemon):
         return _classic(req)
 
 
-class RebackerCachesFds(Rebacker):
-    """Opens each top-level directory once and reuses the fd by name: after a rename or
-    an rmdir + mkdir, a name is backed by the directory it used to be."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fds: dict[str, int] = {}
-
-    def open_backing(self, name: str, attr: Any) -> int | None:
-        if not stat.S_ISDIR(attr.mode):
-            return None
-        if name not in self.fds:
-            self.fds[name] = int(self.proc.open(f"{LOWER}/{name}", os.O_RDONLY | os.O_DIRECTORY))
-        return self.fds[name]
-
-
 class RebackerOpensEverything(Rebacker):
     """Opens every name with ``O_DIRECTORY``; a file fails ENOTDIR and the daemon
     answers that error: top-level files cannot be looked up."""
@@ -177,12 +161,6 @@ ENTRIES = [
         "lookup add-on REPLACE",
         "every directory's lookups are re-backed with a top-level path",
         lambda: equivalence_machine(bpf_mount(rebacked_every_dir, daemon=Rebacker)),
-    ),
-    Entry(
-        "rebacker_caches_fds",
-        "lookup add-on REPLACE",
-        "reuses a directory's backing fd by name after the name moved",
-        lambda: equivalence_machine(bpf_mount(rebacked_top_dirs, daemon=RebackerCachesFds)),
     ),
     Entry(
         "rebacker_opens_files_as_dirs",
