@@ -19,6 +19,7 @@ did not handle it.
 
 from __future__ import annotations
 
+import errno
 import stat as st
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from simfs.vfs.inode import (
     Kstat,
     StatFs,
     SuperBlock,
+    oserror,
 )
 
 if TYPE_CHECKING:
@@ -492,6 +494,10 @@ class FuseInode(Inode):
         return _file.fuse_write(self, file, offset, data)
 
     def llseek(self, file: File, offset: int, whence: int) -> int:
+        if st.S_ISFIFO(self.mode):
+            # fuse_init_inode -> init_special_inode: a FIFO gets pipefifo_fops, whose
+            # llseek is no_llseek -> ESPIPE (found by the state-driven property machines)
+            raise oserror(errno.ESPIPE)
         return _file.fuse_file_llseek(self, file, offset, whence)
 
     def fsync(self, file: File, datasync: bool) -> None:

@@ -313,3 +313,24 @@ def test_pyproject_declares_the_pytest11_entry_point() -> None:
 
     data = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert data["project"]["entry-points"]["pytest11"]["simfs"] == "simfs.testing.pytest_plugin"
+
+
+# --- what the state-driven calls found ------------------------------------------------------------
+@pytest.mark.parametrize("mount", ["classic", "fuse-bpf"])
+def test_lseek_on_a_fifo_through_fuse_is_espipe(mount: str) -> None:
+    # found by test_classic_passthrough_daemon once mknod + open of existing names came in:
+    # fuse_init_inode -> init_special_inode gives a FIFO pipefifo_fops (no_llseek), as
+    # on the bind mount's tmpfs
+    import os
+
+    from simfs.testing import classic_passthrough
+    from simfs.testing.machines import build_side
+
+    factory = classic_passthrough if mount == "classic" else passthrough
+    side = build_side("t", LowerTree(), factory)
+    root = side.procs["root"]
+    root.mkfifo("p", 0o644)
+    fd = root.open("p", os.O_RDWR)
+    with pytest.raises(OSError) as info:
+        root.lseek(fd, 3, os.SEEK_END)
+    assert info.value.errno == errno.ESPIPE
