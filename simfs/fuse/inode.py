@@ -478,26 +478,41 @@ class FuseInode(Inode):
         _xattr.fuse_removexattr(self, dentry, name, cred)
 
     # -- file_operations (file.c, readdir.c) ----------------------------------------------
+    # fuse_init_inode -> init_special_inode: a FIFO gets pipefifo_fops, so its open,
+    # read, write, release and llseek are the pipe's (the VFS runs fifo_open and
+    # pipe_release); no FUSE request is sent for them
     def open(self, file: File, cred: Cred) -> None:
+        if st.S_ISFIFO(self.mode):
+            return
         _file.fuse_open(self, file, cred)
 
     def release(self, file: File) -> None:
+        if st.S_ISFIFO(self.mode):
+            return
         _file.fuse_release(self, file)
 
     def flush(self, file: File) -> None:
+        if st.S_ISFIFO(self.mode):
+            return
         _file.fuse_flush(self, file)
 
     def read(self, file: File, offset: int, size: int) -> bytes:
+        if st.S_ISFIFO(self.mode):
+            from simfs.vfs.pipe import fifo_read
+
+            return fifo_read(self, file, size)
         return _file.fuse_read(self, file, offset, size)
 
     def write(self, file: File, offset: int, data: bytes) -> int:
+        if st.S_ISFIFO(self.mode):
+            from simfs.vfs.pipe import fifo_write
+
+            return fifo_write(self, file, data) if data else 0
         return _file.fuse_write(self, file, offset, data)
 
     def llseek(self, file: File, offset: int, whence: int) -> int:
         if st.S_ISFIFO(self.mode):
-            # fuse_init_inode -> init_special_inode: a FIFO gets pipefifo_fops, whose
-            # llseek is no_llseek -> ESPIPE (found by the state-driven property machines)
-            raise oserror(errno.ESPIPE)
+            raise oserror(errno.ESPIPE)  # pipefifo_fops: no_llseek
         return _file.fuse_file_llseek(self, file, offset, whence)
 
     def fsync(self, file: File, datasync: bool) -> None:

@@ -334,3 +334,25 @@ def test_lseek_on_a_fifo_through_fuse_is_espipe(mount: str) -> None:
     with pytest.raises(OSError) as info:
         root.lseek(fd, 3, os.SEEK_END)
     assert info.value.errno == errno.ESPIPE
+
+
+@pytest.mark.parametrize("mount", ["classic", "fuse-bpf"])
+def test_a_fifo_through_fuse_is_a_pipe_in_the_kernel(mount: str) -> None:
+    # found by the classic passthrough equivalence test: data written to a FIFO through
+    # the mount must come back from it (pipefifo_fops), not go to the daemon as WRITE
+    import os
+
+    from simfs.testing import classic_passthrough
+    from simfs.testing.machines import build_side
+
+    factory = classic_passthrough if mount == "classic" else passthrough
+    side = build_side("t", LowerTree(), factory)
+    root = side.procs["root"]
+    root.mkfifo("p", 0o644)
+    mark = len(side.kernel.trace.events)
+    fd = root.open("p", os.O_RDWR)
+    assert root.write(fd, b"x") == 1
+    assert root.read(fd, 1) == b"x"
+    root.close(fd)
+    sent = {e.data.get("opcode") for e in side.kernel.trace.events[mark:] if e.kind == "fuse_op"}
+    assert not sent & {"OPEN", "READ", "WRITE", "RELEASE", "FLUSH"}, sent
