@@ -356,3 +356,20 @@ def test_a_fifo_through_fuse_is_a_pipe_in_the_kernel(mount: str) -> None:
     root.close(fd)
     sent = {e.data.get("opcode") for e in side.kernel.trace.events[mark:] if e.kind == "fuse_op"}
     assert not sent & {"OPEN", "READ", "WRITE", "RELEASE", "FLUSH"}, sent
+
+
+def test_a_divergence_the_other_quirk_setting_removes_says_so() -> None:
+    from simfs.testing.machines import Step
+    from simfs.testing.script import explain
+
+    machine = equivalence_machine(passthrough, allow=fuse_differences, name="QuirkNote")
+    tree = LowerTree((File("a"),))
+    steps = [Step("root", "stat", (TOO_LONG_NAME,))]
+    state = machine()
+    state.quiet = True
+    state.setup(tree=tree)
+    with pytest.raises(Divergence) as info:
+        state.run("root", "stat", TOO_LONG_NAME)
+    notes = explain(machine, tree, steps, info.value)
+    assert any("other `quirks` mount option these calls pass" in n for n in notes), notes
+    assert any("def calls" in n for n in notes)
