@@ -10,6 +10,8 @@
     simfs bench [--quick]               ops/s against pyfakefs, and scaling with dir size
     simfs bpf check FILE.o [SECTION]    the verifier's verdict and log for compiled programs
     simfs bpf disasm FILE.o [SECTION]   their instructions as the verifier log prints them
+    simfs bench detection [-k K]        share of wrong filters the property machines catch
+    simfs fuzz [PATHS] [--replay]       property tests as a long multi-core campaign
 
 ``python -m simfs`` is the same program.  :func:`main` takes an argument list and returns
 the exit status (0 success, 1 a scenario's check failed or the verifier refused a program,
@@ -25,10 +27,12 @@ tree guides); every view fits 80 columns (:func:`simfs.render.console`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -118,8 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
         "size.  Prints numbers; wall-clock, so they vary between machines and runs.",
     )
     bench.add_argument(
+        "suite",
+        nargs="?",
+        choices=("ops", "detection"),
+        default="ops",
+        help="ops (default): operations per second; detection: the share of the wrong "
+        "filters of simfs.testing.corpus the property machines catch, and how fast",
+    )
+    bench.add_argument(
         "--quick", action="store_true", help="small sizes and short runs (for CI smoke tests)"
     )
+    _add_detection_arguments(bench)
     bench.add_argument(
         "--sizes",
         metavar="N,N,...",
@@ -140,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time budget per measurement (default 0.3, --quick 0.05)",
     )
     _add_bpf_parser(sub)
+    _add_fuzz_parser(sub)
     return parser
 
 
@@ -223,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "fuzz":
+        return _fuzz(args)
+    if args.command == "bench" and args.suite == "detection":
+        return _bench_detection(out, args)
     if args.command == "bench":
         from simfs import bench
 
@@ -272,6 +290,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(out, err, scenario, args)
     return _compare(out, scenario)
+
+
+def _add_detection_arguments(bench: argparse.ArgumentParser) -> None:
+    """``simfs bench detection`` options (issue 11)."""
+    bench.add_argument(
+        "-k", type=int, default=3, metavar="K", help="detection: runs per entry (default 3)"
+    )
+    bench.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="detection: run only entries whose name contains TEXT (repeatable)",
+    )
+    bench.add_argument(
+        "--seed", type=int, metavar="N", help="detection: first seed (default: from the clock)"
+    )
+
+
+def _add_fuzz_parser(sub: Any) -> None:
+    """``simfs fuzz`` (issue 11): see :mod:`simfs.testing.fuzz`."""
+    fuzz = sub.add_parser(
+        "fuzz",
+        help="run property tests as a long campaign on many cores; replay its failures",
+        description="Run the given property tests (default tests/properties) in rounds "
+        "with pytest-xdist and random seeds until the time budget is spent, saving every "
+        "failing example in a shared hypothesis database; --replay reports them again.",
+    )
+    fuzz.add_argument("paths", nargs="*", help="test files or directories")
+    fuzz.add_argument("-n", "--workers", type=int, default=os.cpu_count() or 1)
+    fuzz.add_argument("--minutes", type=float, default=60.0, help="time budget (default 60)")
+    fuzz.add_argument("--rounds", type=int, help="stop after this many rounds")
+    fuzz.add_argument(
+        "--database", default=None, help="example database directory (default .simfs-fuzz)"
+    )
+    fuzz.add_argument(
+        "--replay", action="store_true", help="run only the examples saved in the database"
+    )
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from simfs.testing import fuzz
+    from simfs.testing.profiles import FUZZ_DATABASE
+
+    paths = args.paths or list(fuzz.DEFAULT_PATHS)
+    database = args.database or FUZZ_DATABASE
+    if args.replay:
+        return fuzz.replay(paths, database=database)
+    failed = fuzz.campaign(
+        paths,
+        workers=args.workers,
+        seconds=args.minutes * 60,
+        database=database,
+        rounds=args.rounds,
+    )
+    return 1 if failed else 0
+
+
+def _bench_detection(out: Console, args: argparse.Namespace) -> int:
+    """``simfs bench detection``: see :mod:`simfs.testing.detection`.  ``--quick`` runs
+    each entry once with 30 examples (a smoke test, not the benchmark)."""
+    from hypothesis import settings
+
+    from simfs.testing import detection
+    from simfs.testing.profiles import machine_defaults
+
+    report = detection.run(
+        out,
+        k=1 if args.quick else args.k,
+        only=args.only,
+        first_seed=args.seed,
+        settings=settings(machine_defaults(), max_examples=30) if args.quick else None,
+    )
+    return 0 if report.trials else 2
 
 
 def _list(

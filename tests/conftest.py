@@ -1,7 +1,16 @@
-"""Shared pytest configuration: hypothesis profiles (dev, ci, nightly) by HYPOTHESIS_PROFILE."""
+"""Shared pytest configuration: simfs' own pytest plugin (hypothesis profiles dev, ci,
+nightly by ``--simfs-profile`` / ``HYPOTHESIS_PROFILE``, and its fixtures).
+
+An installed simfs registers the plugin through its ``pytest11`` entry point; a checkout
+run against an older installation loads it here instead (never both: pytest refuses to
+register one module under two names).  The check does not import the plugin, so pytest
+can still rewrite its asserts."""
 
 from __future__ import annotations
 
-from simfs.testing.profiles import register_profiles
+from importlib.metadata import entry_points
 
-register_profiles()
+_PLUGIN = "simfs.testing.pytest_plugin"
+
+if not any(ep.value == _PLUGIN for ep in entry_points(group="pytest11")):
+    pytest_plugins = [_PLUGIN]

@@ -72,8 +72,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOT_HANDLED",
-    "SEEDED_BUGS",
-    "SEEDED_BUG_NAMES",
     "SPECS",
     "EntryBpf",
     "OpSpec",
@@ -87,19 +85,6 @@ __all__ = [
 
 NOT_HANDLED: tuple[bool, Any] = (False, None)
 
-#: Test-only: names of deliberately seeded engine bugs to enable (``tests/quality`` shows the
-#: property machines of :mod:`simfs.testing` find each).  Empty in normal use.
-SEEDED_BUGS: set[str] = set()
-#: Every seeded-bug name the engine understands.
-SEEDED_BUG_NAMES: frozenset[str] = frozenset(
-    {
-        "post_filter_skipped",
-        "error_in_lost",
-        "inheritance_dropped",
-        "remove_ignored",
-        "attrs_not_copied_back",
-    }
-)
 PAGE_SIZE = uapi.PAGE_SIZE
 FUSE_NAME_MAX = uapi.FUSE_NAME_MAX
 MAX_ERRNO = 4095
@@ -407,7 +392,7 @@ def _machine(spec: OpSpec, op: Op, span: Event) -> tuple[bool, Any]:
             result = spec.backing(op, fa)
         except OSError as e:
             result = Err(e.errno or errno.EIO)
-        if isinstance(result, Err) and "error_in_lost" not in SEEDED_BUGS:
+        if isinstance(result, Err):
             fa.error_in = -result.errno
         k.hooks.emit(
             "backing",
@@ -417,8 +402,6 @@ def _machine(spec: OpSpec, op: Op, span: Event) -> tuple[bool, Any]:
         )
         # step 11
         if v2 or not ext & uapi.FUSE_BPF_POST_FILTER or prog is None:
-            break
-        if "post_filter_skipped" in SEEDED_BUGS:
             break
         # step 12: BPF postfilter sees in + out args
         fa.opcode |= uapi.FUSE_POSTFILTER
@@ -570,8 +553,6 @@ def fuse_invalid_attr(attr: uapi.FuseAttr) -> bool:
 
 def copy_attr_all(inode: Any, lower: Inode) -> None:
     """``fsstack_copy_attr_all`` (+ size): the fuse inode takes the lower attributes."""
-    if "attrs_not_copied_back" in SEEDED_BUGS:
-        return
     inode.mode = lower.mode
     inode.uid = lower.uid
     inode.gid = lower.gid
@@ -590,8 +571,6 @@ def copy_attr_all(inode: Any, lower: Inode) -> None:
 
 
 def _copy_times(inode: Any, lower: Inode) -> None:
-    if "attrs_not_copied_back" in SEEDED_BUGS:
-        return
     if inode.mtime_ns != lower.mtime_ns or inode.ctime_ns != lower.ctime_ns:
         inode.mtime_ns = lower.mtime_ns
         inode.ctime_ns = lower.ctime_ns
@@ -819,11 +798,9 @@ def handle_bpf_prog(entry: EntryBpf, parent: Any, current: BpfProg | None) -> Bp
     if action == uapi.FUSE_ACTION_KEEP:
         if parent is None:
             return current
-        new = None if "inheritance_dropped" in SEEDED_BUGS else getattr(parent, "bpf", None)
+        new = getattr(parent, "bpf", None)
     elif action == uapi.FUSE_ACTION_REMOVE:
         new = None
-        if "remove_ignored" in SEEDED_BUGS:
-            new = getattr(parent, "bpf", None) if parent is not None else current
     elif action == uapi.FUSE_ACTION_REPLACE:
         if entry.bpf_file is None:
             raise oserror(errno.EINVAL)
@@ -871,8 +848,7 @@ def _lookup_backing(op: Op, fa: BpfArgs) -> Any:
     lower = lower_lookup(op.kernel, parent_path, dentry.name, op.cred)
     fd.backing_path = lower
     if lower.dentry.inode is None:
-        if "error_in_lost" not in SEEDED_BUGS:
-            fa.error_in = -errno.ENOENT
+        fa.error_in = -errno.ENOENT
         return 0
     try:
         ks = ops.vfs_getattr(lower, op.cred)
@@ -1058,8 +1034,6 @@ def _getattr_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     if isinstance(result, Err):
         return KEEP
     valid = out.attr_valid * 10**9 + out.attr_valid_nsec
-    if "attrs_not_copied_back" in SEEDED_BUGS:
-        return replace(inode.fillattr(), ino=attr.ino)  # the stale in-core attributes
     inode.mode = (inode.mode & st.S_IFMT(inode.mode)) | (attr.mode & 0o7777)
     inode.nlink = attr.nlink
     inode.uid = attr.uid

@@ -19,6 +19,7 @@ did not handle it.
 
 from __future__ import annotations
 
+import errno
 import stat as st
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from simfs.vfs.inode import (
     Kstat,
     StatFs,
     SuperBlock,
+    oserror,
 )
 
 if TYPE_CHECKING:
@@ -495,22 +497,41 @@ class FuseInode(Inode):
         _xattr.fuse_removexattr(self, dentry, name, cred)
 
     # -- file_operations (file.c, readdir.c) ----------------------------------------------
+    # fuse_init_inode -> init_special_inode: a FIFO gets pipefifo_fops, so its open,
+    # read, write, release and llseek are the pipe's (the VFS runs fifo_open and
+    # pipe_release); no FUSE request is sent for them
     def open(self, file: File, cred: Cred) -> None:
+        if st.S_ISFIFO(self.mode):
+            return
         _file.fuse_open(self, file, cred)
 
     def release(self, file: File) -> None:
+        if st.S_ISFIFO(self.mode):
+            return
         _file.fuse_release(self, file)
 
     def flush(self, file: File) -> None:
+        if st.S_ISFIFO(self.mode):
+            return
         _file.fuse_flush(self, file)
 
     def read(self, file: File, offset: int, size: int) -> bytes:
+        if st.S_ISFIFO(self.mode):
+            from simfs.vfs.pipe import fifo_read
+
+            return fifo_read(self, file, size)
         return _file.fuse_read(self, file, offset, size)
 
     def write(self, file: File, offset: int, data: bytes) -> int:
+        if st.S_ISFIFO(self.mode):
+            from simfs.vfs.pipe import fifo_write
+
+            return fifo_write(self, file, data) if data else 0
         return _file.fuse_write(self, file, offset, data)
 
     def llseek(self, file: File, offset: int, whence: int) -> int:
+        if st.S_ISFIFO(self.mode):
+            raise oserror(errno.ESPIPE)  # pipefifo_fops: no_llseek
         return _file.fuse_file_llseek(self, file, offset, whence)
 
     def fsync(self, file: File, datasync: bool) -> None:

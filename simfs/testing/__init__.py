@@ -15,7 +15,18 @@ Mounts and example filters (:mod:`simfs.testing.filters`)
 Snapshots (:mod:`simfs.testing.snapshot`)
     :func:`snapshot_lower` / :func:`diff_snapshots`: canonical lower trees.
 Profiles (:mod:`simfs.testing.profiles`)
-    :func:`register_profiles`: ``dev``, ``ci``, ``nightly`` by ``HYPOTHESIS_PROFILE``.
+    :func:`register_profiles`: ``dev``, ``ci``, ``nightly`` (and ``fuzz``/``replay`` for
+    ``simfs fuzz``) by ``HYPOTHESIS_PROFILE``; the pytest plugin
+    (:mod:`simfs.testing.pytest_plugin`, entry point ``pytest11``) loads them and adds
+    ``--simfs-profile``, ``--simfs-coverage`` and the ``simfs_kernel``/``simfs_mount``
+    fixtures.
+Finding bugs (issue 11)
+    :mod:`~simfs.testing.vocabulary` (the filter's constants join the names),
+    :mod:`~simfs.testing.coverage` (what the filter saw), :mod:`~simfs.testing.script`
+    (reduced, runnable counterexamples), :mod:`~simfs.testing.mutants` (seeded engine
+    bugs applied from outside), :mod:`~simfs.testing.corpus` and
+    :mod:`~simfs.testing.detection` (``simfs bench detection``),
+    :mod:`~simfs.testing.fuzz` (``simfs fuzz``).
 
 Example: property-test your own filter::
 
@@ -37,6 +48,7 @@ from simfs.testing.calls import (
     execute,
     run_sequence,
 )
+from simfs.testing.coverage import CoverageWarning
 from simfs.testing.filters import (
     Decision,
     DecisionTable,
@@ -55,8 +67,10 @@ from simfs.testing.filters import (
 from simfs.testing.machines import (
     Divergence,
     SyscallMachine,
+    ack_differences,
     equivalence_machine,
     errno_translation_machine,
+    fuse_differences,
     hiding_machine,
     random_program_machine,
     readonly_machine,
@@ -80,6 +94,7 @@ __all__ = [
     "PROCESSES",
     "STAT_FIELDS",
     "Call",
+    "CoverageWarning",
     "Decision",
     "DecisionTable",
     "Dir",
@@ -93,6 +108,7 @@ __all__ = [
     "Outcome",
     "Symlink",
     "SyscallMachine",
+    "ack_differences",
     "backing_program",
     "bind",
     "bpf_mount",
@@ -104,6 +120,7 @@ __all__ = [
     "errno_translating_program",
     "errno_translation_machine",
     "execute",
+    "fuse_differences",
     "hiding_machine",
     "hiding_program",
     "lower_trees",

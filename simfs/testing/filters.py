@@ -212,6 +212,11 @@ def bpf_mount(
         return k.mount_fuse(mountpoint, daemon=daemon(), root_dir=lower_dir, root_bpf=prog, **opts)
 
     factory.__name__ = f"bpf_mount({getattr(program, '__name__', program)!s})"
+    # for the machines: the filter's vocabulary and handled opcodes, and the
+    # counterexample script's import of this mount
+    factory.program = program  # type: ignore[attr-defined]
+    factory.daemon = daemon  # type: ignore[attr-defined]
+    factory.options = dict(options)  # type: ignore[attr-defined]
     return factory
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from simfs.errors import UsageError
 from simfs.kernel import Kernel
 
-__all__ = ["probe_fuse_bpf", "probe_mount", "seeded_bugs_reason"]
+__all__ = ["probe_fuse_bpf", "probe_mount"]
 
 
 def probe_mount(factory: Callable[[Kernel, str, str], object]) -> str | None:
@@ -55,20 +54,3 @@ def probe_fuse_bpf() -> str | None:
     from simfs.testing.filters import backing_program, bpf_mount
 
     return probe_mount(bpf_mount(backing_program))
-
-
-def seeded_bugs_reason(names: tuple[str, ...] = ()) -> str | None:
-    """``None`` if ``simfs.fuse.backing`` offers the test-only ``SEEDED_BUGS`` switch
-    (and knows every name in ``names``), else why the quality tests must skip."""
-    try:
-        from simfs.fuse import backing
-    except ImportError as e:  # pragma: no cover - backing.py exists in every build
-        return f"simfs.fuse.backing not importable ({e})"
-    bugs: Any = getattr(backing, "SEEDED_BUGS", None)
-    if not isinstance(bugs, set):
-        return "simfs.fuse.backing has no SEEDED_BUGS switch yet (see /tmp/simfs-requests.md, E1)"
-    known = getattr(backing, "SEEDED_BUG_NAMES", None)
-    missing = [n for n in names if known is not None and n not in known]
-    if missing:
-        return f"simfs.fuse.backing.SEEDED_BUG_NAMES lacks {missing}"
-    return None

@@ -32,8 +32,13 @@ import os
 from hypothesis import HealthCheck, Phase, settings
 
 __all__ = [
+    "MACHINE_DEFAULTS",
     "MACHINE_EXAMPLES",
+    "MACHINE_PHASES",
     "PROFILES",
+    "check_machine_settings",
+    "loaded_profile",
+    "machine_defaults",
     "machine_settings",
     "quality_settings",
     "register_profiles",
@@ -60,9 +65,15 @@ PROFILES: dict[str, dict[str, object]] = {
         "database": None,
     },
     "nightly": {**_COMMON, "max_examples": 2000, "stateful_step_count": 60},
+    # ``simfs fuzz`` (simfs.testing.fuzz): long random rounds and a replay of what they
+    # found, both over the example database in $SIMFS_FUZZ_DB (see register_profiles)
+    "fuzz": {**_COMMON, "max_examples": 2000, "stateful_step_count": 50},
+    "replay": {**_COMMON, "phases": (Phase.explicit, Phase.reuse)},
 }
 #: Examples per state-machine test, by profile (see :func:`machine_settings`).
-MACHINE_EXAMPLES: dict[str, int] = {"dev": 40, "ci": 60, "nightly": 1000}
+MACHINE_EXAMPLES: dict[str, int] = {"dev": 40, "ci": 60, "nightly": 1000, "fuzz": 2000}
+#: Where ``fuzz`` and ``replay`` keep their examples unless $SIMFS_FUZZ_DB says otherwise.
+FUZZ_DATABASE = ".simfs-fuzz"
 
 _loaded: list[str] = []
 
@@ -70,12 +81,87 @@ _loaded: list[str] = []
 def register_profiles(default: str = "dev") -> str:
     """Register ``dev``/``ci``/``nightly`` and load ``$HYPOTHESIS_PROFILE`` (default
     ``ci`` under ``$CI``, else ``default``).  Returns the loaded profile's name."""
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
     for name, kwargs in PROFILES.items():
+        if name in ("fuzz", "replay"):  # one directory every worker process shares
+            db = DirectoryBasedExampleDatabase(os.environ.get("SIMFS_FUZZ_DB", FUZZ_DATABASE))
+            kwargs = {**kwargs, "database": db}
         settings.register_profile(name, **kwargs)  # type: ignore[arg-type]
     chosen = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else default)
     settings.load_profile(chosen)
     _loaded[:] = [chosen]
     return chosen
+
+
+#: What ``Machine.TestCase`` runs with when the user sets nothing, by loaded profile
+#: (``default`` is hypothesis' own): examples, steps per run.  Tuned on the detection
+#: corpus (``simfs bench detection``): many short-ish runs find more bugs per second than
+#: few long ones, and the state-driven rules make most steps reach the filter.
+MACHINE_DEFAULTS: dict[str, tuple[int, int]] = {
+    "default": (300, 30),
+    "dev": (300, 30),
+    "ci": (100, 30),
+    "nightly": (3000, 50),
+    "fuzz": (2000, 50),
+}
+
+
+#: The phases of :func:`machine_defaults`: no ``shrink``/``explain`` (see there).
+MACHINE_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
+
+
+def loaded_profile() -> str:
+    """The name of the loaded hypothesis profile (``default`` if none was loaded)."""
+    if _loaded:
+        return _loaded[0]
+    current = getattr(settings, "_current_profile", None)
+    return str(current) if current else "default"
+
+
+def machine_defaults() -> settings:
+    """The settings a machine's ``TestCase`` carries (see :data:`MACHINE_DEFAULTS`): the
+    loaded profile, with examples and steps tuned to find bugs, no deadline (a simulated
+    call's cost varies with the trace) and no health check that a slow two-kernel run
+    trips.  A profile that is neither hypothesis' ``default`` nor one of simfs' keeps its
+    own ``max_examples`` and ``stateful_step_count``.  Override as usual with hypothesis:
+    ``TestX.settings = settings(...)``, ``@settings(...)`` on the machine class, or a
+    profile."""
+    base = settings.default or settings()
+    tuned = MACHINE_DEFAULTS.get(loaded_profile())
+    kwargs: dict[str, object] = {
+        "deadline": None,
+        "suppress_health_check": list(HealthCheck),
+        # simfs reduces a failing run itself (simfs.testing.script.minimize: calls, tree
+        # entries, xattrs), in 1-2 s where hypothesis' shrink and explain phases took
+        # 6-30 s on the detection corpus; put Phase.shrink back to get both
+        "phases": tuple(p for p in base.phases if p in MACHINE_PHASES),
+    }
+    if tuned is not None:
+        kwargs["max_examples"], kwargs["stateful_step_count"] = tuned
+    return settings(base, **kwargs)  # type: ignore[arg-type]
+
+
+def check_machine_settings(s: settings, machine: object = None) -> None:
+    """Raise :class:`~simfs.errors.UsageError` for settings under which a machine cannot
+    search: no generation phase and nothing to replay, fewer than 2 steps per run (a
+    descriptor must be opened before it is used), or no examples."""
+    from simfs.errors import UsageError
+
+    name = getattr(machine, "__name__", "the machine")
+    if Phase.generate not in s.phases and Phase.reuse not in s.phases:
+        raise UsageError(
+            f"{name}: settings(phases={s.phases}) neither generate nor replay examples, so "
+            "nothing would be tested; include Phase.generate"
+        )
+    if s.stateful_step_count < 2:
+        raise UsageError(
+            f"{name}: stateful_step_count={s.stateful_step_count} cannot open a file and "
+            "then use it; use at least 2 (the default is "
+            f"{MACHINE_DEFAULTS['default'][1]})"
+        )
+    if s.max_examples < 1:  # pragma: no cover - hypothesis rejects it first
+        raise UsageError(f"{name}: max_examples must be at least 1")
 
 
 def machine_settings(weight: float = 1.0) -> settings:
@@ -87,7 +173,7 @@ def machine_settings(weight: float = 1.0) -> settings:
         if _loaded
         else os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
     )
-    base = settings.default
+    base = settings.default or settings()
     n = MACHINE_EXAMPLES.get(name)
     if n is None:
         return settings(base)

@@ -1,13 +1,11 @@
 """Quality tests: the property machines find real bugs (issue 6, deliverable 4).
 
 In the style of hypothesis' own ``tests/quality``: a test here passes when a machine
-*fails*.  Each seeded bug is switched on in the engine through the test-only
-``simfs.fuse.backing.SEEDED_BUGS`` set; the matching shipped machine must report a
+*fails*.  Each seeded bug is a mutant of :mod:`simfs.testing.mutants`, applied to the
+engine from outside for the duration of the run; the matching shipped machine must report a
 :class:`~simfs.testing.Divergence` within :func:`~simfs.testing.profiles.quality_settings`'
 budget (derandomized, no shrinking).  The same machines pass on the unseeded engine in
 ``tests/properties``, so each finding is the bug's doing.
-
-Until the engine offers the switch these tests skip with the reason.
 """
 
 from __future__ import annotations
@@ -31,7 +29,8 @@ from simfs.testing import (
 )
 from simfs.testing.filters import remove_below_root_program
 from simfs.testing.machines import ack_differences
-from simfs.testing.probes import probe_fuse_bpf, seeded_bugs_reason
+from simfs.testing.mutants import MUTANTS, mutant
+from simfs.testing.probes import probe_fuse_bpf
 from simfs.testing.profiles import quality_settings
 
 pytestmark = pytest.mark.quality
@@ -85,20 +84,25 @@ MACHINES: dict[str, tuple[Callable[[], Any], int]] = {
 
 @pytest.mark.parametrize("bug", sorted(MACHINES))
 def test_machine_finds_seeded_bug(bug: str) -> None:
-    reason = seeded_bugs_reason((bug,))
-    if reason is not None:
-        pytest.skip(reason)
     probe = probe_fuse_bpf()
     if probe is not None:
         pytest.skip(probe)
-    from simfs.fuse import backing
-
     make, examples = MACHINES[bug]
     machine = make()
-    seeded: set[str] = backing.SEEDED_BUGS
-    seeded.add(bug)
-    try:
-        with pytest.raises(Divergence):
-            run_state_machine_as_test(machine, settings=quality_settings(max_examples=examples))
-    finally:
-        seeded.discard(bug)
+    with mutant(bug), pytest.raises(Divergence):
+        run_state_machine_as_test(machine, settings=quality_settings(max_examples=examples))
+
+
+def test_every_mutant_has_a_machine() -> None:
+    assert set(MACHINES) == set(MUTANTS)
+
+
+def test_mutants_restore_the_engine() -> None:
+    from simfs.fuse import backing
+
+    before = (backing._run_bpf, backing.handle_bpf_prog, backing.GETATTR, dict(backing.SPECS))
+    for name in MUTANTS:
+        with mutant(name):
+            pass
+    after = (backing._run_bpf, backing.handle_bpf_prog, backing.GETATTR, dict(backing.SPECS))
+    assert before == after
