@@ -22,6 +22,7 @@ from simfs.vfs.cred import Cred
 
 if TYPE_CHECKING:
     from simfs.vfs.file import File
+    from simfs.vfs.locks import PosixLock
     from simfs.vfs.mount import Path
 
 __all__ = [
@@ -218,6 +219,7 @@ class Inode:
         self.open_count = 0
         self.aliases: list[Dentry] = []
         self.flock_holders: dict[int, str] = {}  # open-file id -> "sh"/"ex"
+        self.posix_locks: list[PosixLock] = []  # i_flctx->flc_posix, in list order
 
     # convenience -----------------------------------------------------------------
     @property
@@ -365,8 +367,20 @@ class Inode:
         target, tfile = self.lock_target(file)
         flock_lock_inode(target, tfile, operation)
 
+    def lock(self, file: File, cmd: int, request: PosixLock) -> PosixLock | None:
+        """``f_op->lock`` (or ``posix_lock_file``/``posix_test_lock`` without one).
+
+        F_GETLK: the conflicting lock or None.  F_SETLK/F_SETLKW: None when applied, the
+        blocker when the request must sleep; EAGAIN/EDEADLK as ``posix_lock_inode``.
+        """
+        from simfs.vfs.locks import F_GETLK, posix_lock_file, posix_test_lock
+
+        if cmd == F_GETLK:
+            return posix_test_lock(self.posix_locks, request)
+        return posix_lock_file(self, request, self.sb.kernel.blocked_locks)
+
     def lock_target(self, file: File) -> tuple[Inode, File]:
-        """Where POSIX/BSD locks really live (fuse-bpf redirects to the lower file)."""
+        """Where BSD locks really live (fuse-bpf redirects to the lower file)."""
         return self, file
 
     def mmap_target(self, file: File) -> tuple[Inode, File]:

@@ -43,7 +43,7 @@ from simfs.vfs.inode import (
     StatFs,
     oserror,
 )
-from simfs.vfs.locks import flock_release
+from simfs.vfs.locks import flock_release, locks_remove_ofd, locks_remove_posix
 from simfs.vfs.mount import MountTable, Path
 from simfs.vfs.permission import (
     inode_owner_or_capable,
@@ -482,6 +482,9 @@ def filp_close(k: Kernel, file: File) -> None:
     """``filp_close``: ``flush`` on every close of a descriptor (not for O_PATH)."""
     if not file.is_path:
         file.inode.flush(file)
+        # locks_remove_posix(filp, current->files): any close drops the process's locks
+        if k.current is not None:
+            locks_remove_posix(file.inode, file, k.current)
 
 
 def fput(k: Kernel, file: File) -> None:
@@ -494,6 +497,8 @@ def fput(k: Kernel, file: File) -> None:
     fsnotify.fsnotify_close(file)  # __fput: before ->release
     lock_inode, lock_file = inode.lock_target(file) if not file.is_path else (inode, file)
     flock_release(lock_inode, lock_file)
+    if not file.is_path:
+        locks_remove_ofd(inode, file)  # locks_remove_file: the description's OFD locks
     if not file.is_path:
         if st.S_ISFIFO(inode.mode):
             from simfs.vfs.pipe import fifo_release
