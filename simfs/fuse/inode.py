@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from simfs.fuse.mount import FuseMount
     from simfs.trace import Event
     from simfs.vfs.file import File
+    from simfs.vfs.locks import PosixLock
     from simfs.vfs.mount import Path
     from simfs.vfs.readdir import DirContext
 
@@ -512,6 +513,10 @@ class FuseInode(Inode):
     def iterate_shared(self, file: File, ctx: DirContext, cred: Cred) -> None:
         """One ``fuse_readdir`` call (one ``getdents64``) filling ``ctx``."""
         _readdir.fuse_readdir_once(self, file, ctx, cred)
+
+    def lock(self, file: File, cmd: int, request: PosixLock) -> PosixLock | None:
+        """``fuse_file_lock`` (issue 17)."""
+        return _file.fuse_file_lock(self, file, cmd, request)
 
     def lock_target(self, file: File) -> tuple[Inode, File]:
         ff = file.private

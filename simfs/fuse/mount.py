@@ -52,6 +52,10 @@ VALID_OPTIONS: dict[str, Any] = {
     "readdir_bufsize": None,  # default: PAGE_SIZE (ACK fuse_readdir_uncached)
     "mounter": None,  # the Process whose fd table resolves an int root_bpf
     "source": "fuse",
+    # issue 17: the seed's TODO (ACK fuse_file_flock: "simply passthrough") applied to POSIX
+    # locks: F_GETLK/F_SETLK on a file with a backing file lock the backing file.  ACK's
+    # fuse_file_lock has no backing branch (False: the classic GETLK/SETLK or local path).
+    "posix_locks_on_backing": False,
 }
 
 
@@ -61,7 +65,8 @@ class FuseMount:
     Public attributes: ``kernel``, ``sb``, ``mnt`` (the VFS mount), ``conn``, ``daemon``,
     ``root`` (the root :class:`FuseInode`), and the options (``root_dir``, ``root_bpf``,
     ``no_daemon``, ``default_permissions``, ``allow_other``, ``user_id``, ``group_id``,
-    ``rootmode``, ``variant``, ``quirks``, ``android_canonical_path``, ``readdir_bufsize``).
+    ``rootmode``, ``variant``, ``quirks``, ``android_canonical_path``, ``readdir_bufsize``,
+    ``posix_locks_on_backing``).
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class FuseMount:
         self.quirks: bool = bool(opts["quirks"])
         acp = opts["android_canonical_path"]
         self.android_canonical_path: bool = self.variant == "ack" if acp is None else bool(acp)
+        self.posix_locks_on_backing: bool = bool(opts["posix_locks_on_backing"])
         rb = opts["readdir_bufsize"]
         self.readdir_bufsize: int = uapi.PAGE_SIZE if rb is None else int(rb)
         self.root_dir: str | None = None

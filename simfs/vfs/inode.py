@@ -377,6 +377,8 @@ class Inode:
 
         if cmd == F_GETLK:
             return posix_test_lock(self.posix_locks, request)
+        if request.close and not self.posix_locks:
+            return None  # locks_remove_posix: no flc_posix, nothing to do
         return posix_lock_file(self, request, self.sb.kernel.blocked_locks)
 
     def lock_target(self, file: File) -> tuple[Inode, File]:

@@ -379,9 +379,8 @@ def posix_lock_file(inode: Inode, request: PosixLock, waiters: list[LockWait]) -
 
 def locks_remove_posix(inode: Inode, file: File, owner: object) -> None:
     """``locks_remove_posix``: on every close, unlock the whole file for ``owner``
-    (FL_CLOSE_POSIX) when the inode has any POSIX locks."""
-    if not inode.posix_locks:
-        return
+    (FL_CLOSE_POSIX).  Through ``f_op->lock``: FUSE skips the request (FLUSH carries the
+    owner), the ``posix_locks_on_backing`` option forwards it to the backing file."""
     request = PosixLock(
         owner=owner, pid=0, type=F_UNLCK, start=0, end=OFFSET_MAX, file=file, close=True
     )
@@ -391,15 +390,7 @@ def locks_remove_posix(inode: Inode, file: File, owner: object) -> None:
 def locks_remove_ofd(inode: Inode, file: File) -> None:
     """``locks_remove_file`` -> ``locks_remove_posix(filp, filp)``: the last close of the
     description drops its OFD locks."""
-    if any(fl.owner is file for fl in inode.posix_locks):
-        request = PosixLock(
-            owner=file,
-            pid=0,
-            type=F_UNLCK,
-            start=0,
-            end=OFFSET_MAX,
-            file=file,
-            ofd=True,
-            close=True,
-        )
-        inode.lock(file, F_SETLK, request)
+    request = PosixLock(
+        owner=file, pid=0, type=F_UNLCK, start=0, end=OFFSET_MAX, file=file, ofd=True, close=True
+    )
+    inode.lock(file, F_SETLK, request)

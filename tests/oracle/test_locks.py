@@ -58,142 +58,302 @@ def getlk(proc: str, fd: str, ltype: int, start: int, length: int, cmd: int = GE
     return (proc, ("fcntl", fd, cmd, fl(ltype, start, length)))
 
 
-def setlk(proc: str, fd: str, ltype: int, start: int, length: int, cmd: int = SETLK,
-          whence: int = SEEK_SET) -> Step:
+def setlk(
+    proc: str,
+    fd: str,
+    ltype: int,
+    start: int,
+    length: int,
+    cmd: int = SETLK,
+    whence: int = SEEK_SET,
+) -> Step:
     return (proc, ("fcntl", fd, cmd, fl(ltype, start, length, whence)))
 
 
 # --- conflicts, split and merge, as seen by another process's F_GETLK -----------------------
-script("lk_write_conflicts", ("A", "B"), [
-    openf("A", "$a"), openf("B", "$b"),
-    setlk("A", "$a", WRL, 0, 10),
-    getlk("B", "$b", RDL, 5, 1), getlk("B", "$b", RDL, 10, 5), getlk("B", "$b", WRL, 0, 0),
-    setlk("B", "$b", RDL, 9, 1), setlk("B", "$b", WRL, 10, 0), getlk("A", "$a", WRL, 0, 0),
-])
-script("lk_read_shares", ("A", "B"), [
-    openf("A", "$a"), openf("B", "$b"),
-    setlk("A", "$a", RDL, 0, 10), setlk("B", "$b", RDL, 5, 10),
-    getlk("B", "$b", RDL, 0, 0), getlk("B", "$b", WRL, 0, 0), getlk("A", "$a", WRL, 0, 0),
-    setlk("B", "$b", WRL, 0, 1), setlk("B", "$b", WRL, 10, 5),
-])
-script("lk_split_by_unlock", ("A", "B"), [
-    openf("A", "$a"), openf("B", "$b"),
-    setlk("A", "$a", WRL, 0, 30), setlk("A", "$a", UNL, 10, 10),
-    getlk("B", "$b", WRL, 0, 0), getlk("B", "$b", WRL, 10, 10), getlk("B", "$b", WRL, 15, 0),
-    setlk("B", "$b", WRL, 10, 10), getlk("A", "$a", RDL, 0, 0),
-])
-script("lk_split_by_other_type", ("A", "B"), [
-    openf("A", "$a"), openf("B", "$b"),
-    setlk("A", "$a", WRL, 0, 30), setlk("A", "$a", RDL, 10, 10),
-    getlk("B", "$b", RDL, 0, 0), getlk("B", "$b", RDL, 10, 10), getlk("B", "$b", WRL, 10, 10),
-    getlk("B", "$b", RDL, 20, 0), setlk("B", "$b", RDL, 12, 3), setlk("B", "$b", RDL, 19, 2),
-])
-script("lk_merge_adjacent", ("A", "B"), [
-    openf("A", "$a"), openf("B", "$b"),
-    setlk("A", "$a", WRL, 0, 10), setlk("A", "$a", WRL, 10, 10), setlk("A", "$a", WRL, 30, 5),
-    getlk("B", "$b", WRL, 0, 0), getlk("B", "$b", WRL, 20, 0),
-    setlk("A", "$a", WRL, 15, 20), getlk("B", "$b", WRL, 20, 0),
-    setlk("A", "$a", UNL, 0, 5), getlk("B", "$b", WRL, 0, 0),
-])
-script("lk_whence_and_negative_len", ("A", "B"), [
-    openf("A", "$a"), ("A", ("write", "$a", b"x" * 100)), ("A", ("lseek", "$a", 40, SEEK_SET)),
-    openf("B", "$b"),
-    setlk("A", "$a", WRL, 5, 5, whence=SEEK_CUR), getlk("B", "$b", RDL, 0, 0),
-    setlk("A", "$a", WRL, -10, 5, whence=SEEK_END), getlk("B", "$b", RDL, 50, 0),
-    setlk("A", "$a", RDL, 20, -5), getlk("B", "$b", WRL, 0, 0),
-    setlk("A", "$a", WRL, 0, 0, whence=SEEK_END), getlk("B", "$b", RDL, 95, 0),
-])
-script("lk_bad_arguments", ("A",), [
-    openf("A", "$a"), openf("A", "$r", RD), openf("A", "$w", WR),
-    setlk("A", "$a", 7, 0, 1), setlk("A", "$a", WRL, 0, 1, whence=3),
-    setlk("A", "$a", WRL, -1, 1), setlk("A", "$a", WRL, 5, -6), setlk("A", "$a", WRL, 5, -5),
-    setlk("A", "$a", WRL, OFFSET_MAX, 2), setlk("A", "$a", WRL, OFFSET_MAX, 1),
-    setlk("A", "$a", WRL, 10, OFFSET_MAX), setlk("A", "$a", UNL, 0, 0),
-    getlk("A", "$a", UNL, 0, 0), getlk("A", "$a", 9, 0, 0),
-    setlk("A", "$r", WRL, 0, 1), setlk("A", "$w", RDL, 0, 1),
-    setlk("A", "$r", RDL, 0, 1), setlk("A", "$w", WRL, 5, 1), setlk("A", "$r", UNL, 0, 0),
-    ("A", ("fcntl", "$a", SETLK, 0)), ("A", ("fcntl", "$a", 12345, 0)),
-    ("A", ("fcntl", 999, GETLK, fl(RDL, 0, 0))),
-    ("A", ("fcntl", "$a", OSETLK, fl(WRL, 0, 1, pid=1))),
-    ("A", ("fcntl", "$a", OGETLK, fl(WRL, 0, 1, pid=1))),
-    ("A", ("fcntl", "$a", OGETLK, fl(UNL, 0, 1))),
-])
-script("lk_any_close_releases", ("A", "B"), [
-    openf("A", "$a"), openf("A", "$a2", RD), openf("B", "$b"),
-    setlk("A", "$a", WRL, 0, 10), getlk("B", "$b", WRL, 0, 0),
-    ("A", ("close", "$a2")), getlk("B", "$b", WRL, 0, 0), setlk("B", "$b", WRL, 0, 10),
-])
-script("lk_dup_close_releases", ("A", "B"), [
-    openf("A", "$a"), openf("B", "$b"), ("A", ("$d", "dup", "$a")),
-    setlk("A", "$a", WRL, 0, 10), ("A", ("close", "$d")), setlk("B", "$b", WRL, 0, 10),
-])
-script("lk_same_process_two_fds_one_owner", ("A",), [
-    openf("A", "$a"), openf("A", "$a2"),
-    setlk("A", "$a", WRL, 0, 10), setlk("A", "$a2", WRL, 5, 10), getlk("A", "$a2", WRL, 0, 0),
-])
+script(
+    "lk_write_conflicts",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 0, 10),
+        getlk("B", "$b", RDL, 5, 1),
+        getlk("B", "$b", RDL, 10, 5),
+        getlk("B", "$b", WRL, 0, 0),
+        setlk("B", "$b", RDL, 9, 1),
+        setlk("B", "$b", WRL, 10, 0),
+        getlk("A", "$a", WRL, 0, 0),
+    ],
+)
+script(
+    "lk_read_shares",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("B", "$b"),
+        setlk("A", "$a", RDL, 0, 10),
+        setlk("B", "$b", RDL, 5, 10),
+        getlk("B", "$b", RDL, 0, 0),
+        getlk("B", "$b", WRL, 0, 0),
+        getlk("A", "$a", WRL, 0, 0),
+        setlk("B", "$b", WRL, 0, 1),
+        setlk("B", "$b", WRL, 10, 5),
+    ],
+)
+script(
+    "lk_split_by_unlock",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 0, 30),
+        setlk("A", "$a", UNL, 10, 10),
+        getlk("B", "$b", WRL, 0, 0),
+        getlk("B", "$b", WRL, 10, 10),
+        getlk("B", "$b", WRL, 15, 0),
+        setlk("B", "$b", WRL, 10, 10),
+        getlk("A", "$a", RDL, 0, 0),
+    ],
+)
+script(
+    "lk_split_by_other_type",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 0, 30),
+        setlk("A", "$a", RDL, 10, 10),
+        getlk("B", "$b", RDL, 0, 0),
+        getlk("B", "$b", RDL, 10, 10),
+        getlk("B", "$b", WRL, 10, 10),
+        getlk("B", "$b", RDL, 20, 0),
+        setlk("B", "$b", RDL, 12, 3),
+        setlk("B", "$b", RDL, 19, 2),
+    ],
+)
+script(
+    "lk_merge_adjacent",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 0, 10),
+        setlk("A", "$a", WRL, 10, 10),
+        setlk("A", "$a", WRL, 30, 5),
+        getlk("B", "$b", WRL, 0, 0),
+        getlk("B", "$b", WRL, 20, 0),
+        setlk("A", "$a", WRL, 15, 20),
+        getlk("B", "$b", WRL, 20, 0),
+        setlk("A", "$a", UNL, 0, 5),
+        getlk("B", "$b", WRL, 0, 0),
+    ],
+)
+script(
+    "lk_whence_and_negative_len",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        ("A", ("write", "$a", b"x" * 100)),
+        ("A", ("lseek", "$a", 40, SEEK_SET)),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 5, 5, whence=SEEK_CUR),
+        getlk("B", "$b", RDL, 0, 0),
+        setlk("A", "$a", WRL, -10, 5, whence=SEEK_END),
+        getlk("B", "$b", RDL, 50, 0),
+        setlk("A", "$a", RDL, 20, -5),
+        getlk("B", "$b", WRL, 0, 0),
+        setlk("A", "$a", WRL, 0, 0, whence=SEEK_END),
+        getlk("B", "$b", RDL, 95, 0),
+    ],
+)
+script(
+    "lk_bad_arguments",
+    ("A",),
+    [
+        openf("A", "$a"),
+        openf("A", "$r", RD),
+        openf("A", "$w", WR),
+        setlk("A", "$a", 7, 0, 1),
+        setlk("A", "$a", WRL, 0, 1, whence=3),
+        setlk("A", "$a", WRL, -1, 1),
+        setlk("A", "$a", WRL, 5, -6),
+        setlk("A", "$a", WRL, 5, -5),
+        setlk("A", "$a", WRL, OFFSET_MAX, 2),
+        setlk("A", "$a", WRL, OFFSET_MAX, 1),
+        setlk("A", "$a", WRL, 10, OFFSET_MAX),
+        setlk("A", "$a", UNL, 0, 0),
+        getlk("A", "$a", UNL, 0, 0),
+        getlk("A", "$a", 9, 0, 0),
+        setlk("A", "$r", WRL, 0, 1),
+        setlk("A", "$w", RDL, 0, 1),
+        setlk("A", "$r", RDL, 0, 1),
+        setlk("A", "$w", WRL, 5, 1),
+        setlk("A", "$r", UNL, 0, 0),
+        ("A", ("fcntl", "$a", SETLK, 0)),
+        ("A", ("fcntl", "$a", 12345, 0)),
+        ("A", ("fcntl", 999, GETLK, fl(RDL, 0, 0))),
+        ("A", ("fcntl", "$a", OSETLK, fl(WRL, 0, 1, pid=1))),
+        ("A", ("fcntl", "$a", OGETLK, fl(WRL, 0, 1, pid=1))),
+        ("A", ("fcntl", "$a", OGETLK, fl(UNL, 0, 1))),
+    ],
+)
+script(
+    "lk_any_close_releases",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("A", "$a2", RD),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 0, 10),
+        getlk("B", "$b", WRL, 0, 0),
+        ("A", ("close", "$a2")),
+        getlk("B", "$b", WRL, 0, 0),
+        setlk("B", "$b", WRL, 0, 10),
+    ],
+)
+script(
+    "lk_dup_close_releases",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("B", "$b"),
+        ("A", ("$d", "dup", "$a")),
+        setlk("A", "$a", WRL, 0, 10),
+        ("A", ("close", "$d")),
+        setlk("B", "$b", WRL, 0, 10),
+    ],
+)
+script(
+    "lk_same_process_two_fds_one_owner",
+    ("A",),
+    [
+        openf("A", "$a"),
+        openf("A", "$a2"),
+        setlk("A", "$a", WRL, 0, 10),
+        setlk("A", "$a2", WRL, 5, 10),
+        getlk("A", "$a2", WRL, 0, 0),
+    ],
+)
 
 # --- OFD locks ------------------------------------------------------------------------------
-script("ofd_owned_by_description", ("A", "B"), [
-    openf("A", "$a"), openf("A", "$a2"), openf("B", "$b"),
-    setlk("A", "$a", WRL, 0, 10, cmd=OSETLK), setlk("A", "$a2", WRL, 5, 1, cmd=OSETLK),
-    getlk("A", "$a2", RDL, 0, 0, cmd=OGETLK), getlk("B", "$b", RDL, 0, 0),
-    getlk("B", "$b", RDL, 0, 0, cmd=OGETLK), setlk("A", "$a", RDL, 0, 1),
-    ("A", ("$d", "dup", "$a")), setlk("A", "$d", WRL, 0, 20, cmd=OSETLK),
-    getlk("B", "$b", RDL, 0, 0, cmd=OGETLK),
-])
-script("ofd_survives_other_close", ("A", "B"), [
-    openf("A", "$a"), openf("A", "$a2"), ("A", ("$d", "dup", "$a")), openf("B", "$b"),
-    setlk("A", "$a", WRL, 0, 10, cmd=OSETLK), ("A", ("close", "$a2")),
-    getlk("B", "$b", WRL, 0, 0, cmd=OGETLK), ("A", ("close", "$a")),
-    getlk("B", "$b", WRL, 0, 0, cmd=OGETLK), ("A", ("close", "$d")),
-    getlk("B", "$b", WRL, 0, 0, cmd=OGETLK),
-])
-script("ofd_and_classic_conflict", ("A",), [
-    openf("A", "$a"), openf("A", "$a2"),
-    setlk("A", "$a", WRL, 0, 10), setlk("A", "$a2", WRL, 0, 10, cmd=OSETLK),
-    getlk("A", "$a2", RDL, 0, 0, cmd=OGETLK), setlk("A", "$a", UNL, 0, 0),
-    setlk("A", "$a2", WRL, 0, 10, cmd=OSETLKW), setlk("A", "$a", RDL, 0, 1),
-    getlk("A", "$a", RDL, 0, 0),
-])
+script(
+    "ofd_owned_by_description",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("A", "$a2"),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 0, 10, cmd=OSETLK),
+        setlk("A", "$a2", WRL, 5, 1, cmd=OSETLK),
+        getlk("A", "$a2", RDL, 0, 0, cmd=OGETLK),
+        getlk("B", "$b", RDL, 0, 0),
+        getlk("B", "$b", RDL, 0, 0, cmd=OGETLK),
+        setlk("A", "$a", RDL, 0, 1),
+        ("A", ("$d", "dup", "$a")),
+        setlk("A", "$d", WRL, 0, 20, cmd=OSETLK),
+        getlk("B", "$b", RDL, 0, 0, cmd=OGETLK),
+    ],
+)
+script(
+    "ofd_survives_other_close",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("A", "$a2"),
+        ("A", ("$d", "dup", "$a")),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 0, 10, cmd=OSETLK),
+        ("A", ("close", "$a2")),
+        getlk("B", "$b", WRL, 0, 0, cmd=OGETLK),
+        ("A", ("close", "$a")),
+        getlk("B", "$b", WRL, 0, 0, cmd=OGETLK),
+        ("A", ("close", "$d")),
+        getlk("B", "$b", WRL, 0, 0, cmd=OGETLK),
+    ],
+)
+script(
+    "ofd_and_classic_conflict",
+    ("A",),
+    [
+        openf("A", "$a"),
+        openf("A", "$a2"),
+        setlk("A", "$a", WRL, 0, 10),
+        setlk("A", "$a2", WRL, 0, 10, cmd=OSETLK),
+        getlk("A", "$a2", RDL, 0, 0, cmd=OGETLK),
+        setlk("A", "$a", UNL, 0, 0),
+        setlk("A", "$a2", WRL, 0, 10, cmd=OSETLKW),
+        setlk("A", "$a", RDL, 0, 1),
+        getlk("A", "$a", RDL, 0, 0),
+    ],
+)
 
 # --- EDEADLK and lockf ----------------------------------------------------------------------
-script("lk_setlkw_granted_and_self", ("A", "B"), [
-    openf("A", "$a"), openf("B", "$b"),
-    setlk("A", "$a", WRL, 0, 10, cmd=SETLKW), setlk("A", "$a", RDL, 0, 20, cmd=SETLKW),
-    getlk("B", "$b", RDL, 0, 0), setlk("B", "$b", WRL, 20, 5, cmd=SETLKW),
-    getlk("A", "$a", RDL, 0, 0),
-])
-script("lockf_ranges", ("A", "B"), [
-    openf("A", "$a"), openf("B", "$b"), ("A", ("lseek", "$a", 10, SEEK_SET)),
-    ("A", ("lockf", "$a", fcntl.LOCK_EX | fcntl.LOCK_NB, 5)),
-    getlk("B", "$b", RDL, 0, 0),
-    ("B", ("lockf", "$b", fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 12)),
-    ("B", ("lockf", "$b", fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 15)),
-    ("A", ("lockf", "$a", fcntl.LOCK_UN, 2, 11, SEEK_SET)),
-    ("B", ("lockf", "$b", fcntl.LOCK_EX | fcntl.LOCK_NB, 2, 11)),
-    ("B", ("lockf", "$b", fcntl.LOCK_EX, 1, 20)),
-    ("A", ("lockf", "$a", fcntl.LOCK_EX | fcntl.LOCK_NB, 0)),
-    ("A", ("lockf", "$a", 0, 1)), ("A", ("lockf", "$a", fcntl.LOCK_NB, 1)),
-])
+script(
+    "lk_setlkw_granted_and_self",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("B", "$b"),
+        setlk("A", "$a", WRL, 0, 10, cmd=SETLKW),
+        setlk("A", "$a", RDL, 0, 20, cmd=SETLKW),
+        getlk("B", "$b", RDL, 0, 0),
+        setlk("B", "$b", WRL, 20, 5, cmd=SETLKW),
+        getlk("A", "$a", RDL, 0, 0),
+    ],
+)
+script(
+    "lockf_ranges",
+    ("A", "B"),
+    [
+        openf("A", "$a"),
+        openf("B", "$b"),
+        ("A", ("lseek", "$a", 10, SEEK_SET)),
+        ("A", ("lockf", "$a", fcntl.LOCK_EX | fcntl.LOCK_NB, 5)),
+        getlk("B", "$b", RDL, 0, 0),
+        ("B", ("lockf", "$b", fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 12)),
+        ("B", ("lockf", "$b", fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 15)),
+        ("A", ("lockf", "$a", fcntl.LOCK_UN, 2, 11, SEEK_SET)),
+        ("B", ("lockf", "$b", fcntl.LOCK_EX | fcntl.LOCK_NB, 2, 11)),
+        ("B", ("lockf", "$b", fcntl.LOCK_EX, 1, 20)),
+        ("A", ("lockf", "$a", fcntl.LOCK_EX | fcntl.LOCK_NB, 0)),
+        ("A", ("lockf", "$a", 0, 1)),
+        ("A", ("lockf", "$a", fcntl.LOCK_NB, 1)),
+    ],
+)
 
 # --- the other fcntl commands ---------------------------------------------------------------
-script("fcntl_flags_and_fd", ("A",), [
-    openf("A", "$a"), openf("A", "$p", os.O_PATH), openf("A", "$ap", WR | os.O_APPEND),
-    ("A", ("fcntl", "$a", fcntl.F_GETFL)), ("A", ("fcntl", "$ap", fcntl.F_GETFL)),
-    ("A", ("fcntl", "$p", fcntl.F_GETFL)),
-    ("A", ("fcntl", "$a", fcntl.F_SETFL, os.O_APPEND | os.O_NONBLOCK | os.O_TRUNC)),
-    ("A", ("fcntl", "$a", fcntl.F_GETFL)), ("A", ("write", "$a", b"abc")),
-    ("A", ("lseek", "$a", 0, SEEK_CUR)),
-    # Python's os.open makes every fd non-inheritable (PEP 446) and simfs's open does not
-    # model that, so FD_CLOEXEC is set explicitly before it is read
-    ("A", ("fcntl", "$a", fcntl.F_SETFD, 0)),
-    ("A", ("fcntl", "$a", fcntl.F_GETFD)), ("A", ("fcntl", "$a", fcntl.F_SETFD, 1)),
-    ("A", ("fcntl", "$a", fcntl.F_GETFD)), ("A", ("fcntl", "$p", fcntl.F_SETFD, 0)),
-    ("A", ("fcntl", "$p", GETLK, fl(RDL, 0, 0))), ("A", ("fcntl", "$p", fcntl.F_SETFL, 0)),
-    ("A", ("$d", "fcntl", "$a", fcntl.F_DUPFD, 50)), ("A", ("fcntl", 50, fcntl.F_GETFD)),
-    ("A", ("$e", "fcntl", "$a", fcntl.F_DUPFD_CLOEXEC, 50)), ("A", ("fcntl", "$e", fcntl.F_GETFD)),
-    ("A", ("fcntl", "$a", fcntl.F_DUPFD, -1)), ("A", ("fcntl", "$a", fcntl.F_GETFL, b"1234")),
-])
+script(
+    "fcntl_flags_and_fd",
+    ("A",),
+    [
+        openf("A", "$a"),
+        openf("A", "$p", os.O_PATH),
+        openf("A", "$ap", WR | os.O_APPEND),
+        ("A", ("fcntl", "$a", fcntl.F_GETFL)),
+        ("A", ("fcntl", "$ap", fcntl.F_GETFL)),
+        ("A", ("fcntl", "$p", fcntl.F_GETFL)),
+        ("A", ("fcntl", "$a", fcntl.F_SETFL, os.O_APPEND | os.O_NONBLOCK | os.O_TRUNC)),
+        ("A", ("fcntl", "$a", fcntl.F_GETFL)),
+        ("A", ("write", "$a", b"abc")),
+        ("A", ("lseek", "$a", 0, SEEK_CUR)),
+        # Python's os.open makes every fd non-inheritable (PEP 446) and simfs's open does not
+        # model that, so FD_CLOEXEC is set explicitly before it is read
+        ("A", ("fcntl", "$a", fcntl.F_SETFD, 0)),
+        ("A", ("fcntl", "$a", fcntl.F_GETFD)),
+        ("A", ("fcntl", "$a", fcntl.F_SETFD, 1)),
+        ("A", ("fcntl", "$a", fcntl.F_GETFD)),
+        ("A", ("fcntl", "$p", fcntl.F_SETFD, 0)),
+        ("A", ("fcntl", "$p", GETLK, fl(RDL, 0, 0))),
+        ("A", ("fcntl", "$p", fcntl.F_SETFL, 0)),
+        ("A", ("$d", "fcntl", "$a", fcntl.F_DUPFD, 50)),
+        ("A", ("fcntl", 50, fcntl.F_GETFD)),
+        ("A", ("$e", "fcntl", "$a", fcntl.F_DUPFD_CLOEXEC, 50)),
+        ("A", ("fcntl", "$e", fcntl.F_GETFD)),
+        ("A", ("fcntl", "$a", fcntl.F_DUPFD, -1)),
+        ("A", ("fcntl", "$a", fcntl.F_GETFL, b"1234")),
+    ],
+)
 
 
 def _deadlock_steps() -> list[Step]:
@@ -212,14 +372,21 @@ def _run(world: Any, procs: tuple[str, ...], steps: list[Step], cred: Cred) -> l
         envs[p] = {}
         pid = world.call(p, "getpid", (), {}, False)
         pids[pid[1]] = p
-    world.call(procs[0], "close", (world.call(procs[0], "open", ("f", RW | CREAT, 0o666), {},
-                                              False)[1],), {}, False)
+    world.call(
+        procs[0],
+        "close",
+        (world.call(procs[0], "open", ("f", RW | CREAT, 0o666), {}, False)[1],),
+        {},
+        False,
+    )
     out: list[Any] = []
     for index, (proc, op) in enumerate(steps):
         step = run_ops(world, proc, [op], norm, phase="ops", tick=False, bindings=envs[proc])[0]
         outcome = step.outcome
         if (
-            isinstance(outcome, tuple) and outcome[0] == "ok" and isinstance(outcome[1], bytes)
+            isinstance(outcome, tuple)
+            and outcome[0] == "ok"
+            and isinstance(outcome[1], bytes)
             and len(outcome[1]) >= struct.calcsize("hhqqi")
         ):
             t, w, s, n, pid = struct.unpack_from("hhqqi", outcome[1])
@@ -354,7 +521,10 @@ def test_deadlock_and_wakeup_match_real_linux(kind: str, tmp_path_factory: Any) 
     with tempfile.TemporaryDirectory(dir=tmpfs_base()) as d:
         done = subprocess.run(
             [sys.executable, "-c", _DEADLOCK_REAL, d, kind],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
     real = json.loads(done.stdout)
     assert real["A granted after B exits"] == ["ok"]  # the real run did what it should
