@@ -109,6 +109,37 @@ def probe_unlinked_open(o: Any, m: str) -> list[Any]:
     return out
 
 
+def probe_ofd_locks(o: Any, m: str) -> list[Any]:
+    """Issue 17: passthrough_ll has no getlk/setlk, so FUSE_POSIX_LOCKS is not negotiated
+    and the kernel keeps the locks itself (``fc->no_lock``).  OFD locks conflict between
+    two descriptions of one process, so one process shows it."""
+    import fcntl as pyfcntl
+    import struct
+
+    fc = getattr(o, "fcntl", None) or pyfcntl.fcntl
+
+    def lk(fd: int, cmd: int, t: int, s: int, n: int) -> Any:
+        return _outcome(
+            lambda: list(struct.unpack("hhqqi", fc(fd, cmd, struct.pack("hhqqi", t, 0, s, n, 0))))
+        )
+
+    f = f"{m}/f"
+    a, b = o.open(f, os.O_RDWR), o.open(f, os.O_RDWR)
+    out = [
+        lk(a, pyfcntl.F_OFD_SETLK, pyfcntl.F_WRLCK, 0, 10),
+        lk(b, pyfcntl.F_OFD_GETLK, pyfcntl.F_RDLCK, 5, 0),
+        lk(b, pyfcntl.F_OFD_SETLK, pyfcntl.F_RDLCK, 5, 1),
+        lk(b, pyfcntl.F_OFD_SETLK, pyfcntl.F_WRLCK, 10, 5),
+        lk(a, pyfcntl.F_OFD_SETLK, pyfcntl.F_UNLCK, 2, 2),
+        lk(b, pyfcntl.F_OFD_GETLK, pyfcntl.F_WRLCK, 0, 0),
+        lk(b, pyfcntl.F_OFD_SETLK, pyfcntl.F_WRLCK, 2, 2),
+    ]
+    o.close(a)
+    out.append(lk(b, pyfcntl.F_OFD_SETLK, pyfcntl.F_WRLCK, 0, 0))
+    o.close(b)
+    return out
+
+
 #: name -> (probe, extra mount options, daemon: "ll" = passthrough_ll serving LOWER,
 #: "hl" = libfuse's high-level passthrough serving "/" with ACCESS answered by access(2))
 PROBES: dict[str, tuple[Probe, str, str]] = {
@@ -118,6 +149,7 @@ PROBES: dict[str, tuple[Probe, str, str]] = {
     "chown_noop": (probe_chown_noop, "", "ll"),
     "relink": (probe_relink, "", "ll"),
     "unlinked_open": (probe_unlinked_open, "", "ll"),
+    "ofd_locks_local": (probe_ofd_locks, "", "ll"),
 }
 HIGH_LEVEL_SRC = record.EXAMPLE_SRC.parent / "passthrough.c"
 
