@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from simfs.vfs import fsnotify, ops
+from simfs.vfs import fsnotify, ops, tmpfile
 from simfs.vfs.cred import Cred
 from simfs.vfs.file import FdTable, File
 from simfs.vfs.inode import (
@@ -337,8 +337,8 @@ class Process:
         check_path(path)
         if flags & O_PATH:
             flags &= O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC
-        if (flags & O_TMPFILE) == O_TMPFILE:
-            raise oserror(errno.EOPNOTSUPP)  # O_TMPFILE is not modelled
+        if flags & tmpfile.O_TMPFILE_BIT:
+            return tmpfile.do_tmpfile(self, path, flags, mode, dir_fd)  # issue 17
         if flags & os.O_CREAT and flags & O_DIRECTORY:
             raise oserror(errno.EINVAL)  # build_open_flags (6.4+): O_CREAT|O_DIRECTORY
         w = self._walker(dir_fd)
@@ -1493,6 +1493,19 @@ class Process:
         if wait.pending:
             wait.cancelled = True
         self.kernel.blocked_locks[:] = [w for w in self.kernel.blocked_locks if w.pending]
+
+    def linkat(
+        self, src_dir_fd: int, src: Any, dst_dir_fd: int, dst: Any, flags: int = 0
+    ) -> None:
+        """``linkat(2)``: AT_SYMLINK_FOLLOW, AT_EMPTY_PATH (``linkat(fd, "", AT_FDCWD,
+        name, AT_EMPTY_PATH)`` names an O_TMPFILE file once)."""
+        s, _ = _fspath(src, "linkat")
+        d, _ = _fspath(dst, "linkat")
+        self._sys(
+            "linkat",
+            lambda: tmpfile.do_linkat(self, src_dir_fd, s, dst_dir_fd, d, flags),
+            src_dir_fd, s, dst_dir_fd, d, flags,
+        )
 
     def lockf(
         self, fd: int, cmd: int, len: int = 0, start: int = 0, whence: int = os.SEEK_SET

@@ -213,6 +213,8 @@ class Inode:
     generation: int = 0
     #: S_DEAD: set when the directory is removed (IS_DEADDIR), never from the link count
     dead: bool = False
+    #: I_LINKABLE: an O_TMPFILE inode (opened without O_EXCL) that linkat may name once
+    linkable: bool = False
 
     def __init__(self, sb: SuperBlock) -> None:
         self.sb = sb
@@ -366,6 +368,11 @@ class Inode:
         # the lock lives where lock_target says (fuse-bpf: on the backing file)
         target, tfile = self.lock_target(file)
         flock_lock_inode(target, tfile, operation)
+
+    def tmpfile(self, mode: int, cred: Cred) -> Inode:
+        """``i_op->tmpfile``: a new inode with no name (nlink 0) in this directory's
+        filesystem; EOPNOTSUPP where the filesystem has no tmpfile."""
+        raise oserror(errno.EOPNOTSUPP)
 
     def lock(self, file: File, cmd: int, request: PosixLock) -> PosixLock | None:
         """``f_op->lock`` (or ``posix_lock_file``/``posix_test_lock`` without one).

@@ -131,9 +131,10 @@ def vfs_link(old_dentry: Dentry, dir_inode: Inode, new_dentry: Dentry, cred: Cre
         raise oserror(errno.EXDEV)
     if st.S_ISDIR(inode.mode):
         raise oserror(errno.EPERM)
-    if inode.nlink == 0:
+    if inode.nlink == 0 and not inode.linkable:
         raise oserror(errno.ENOENT)  # no I_LINKABLE: a deleted file cannot be relinked
     res = dir_inode.link(old_dentry, new_dentry, cred)
+    inode.linkable = False  # vfs_link: an O_TMPFILE inode is linkable once
     if new_dentry.inode is None:
         new_dentry.instantiate(res)
     fsnotify.fsnotify_link(dir_inode, inode, new_dentry)
@@ -451,6 +452,7 @@ def vfs_open(k: Kernel, path: Path, flags: int, cred: Cred, file: File | None = 
     """``vfs_open``/``do_dentry_open``: make the file and call the driver's ``open``."""
     if file is None:
         file = alloc_file(path, flags, open_fmode(flags))
+    file.f_cred = cred  # the opener's credentials (linkat's LOOKUP_LINKAT_EMPTY rule)
     inode = file.inode
     inode.open(file, cred)
     inode.open_count += 1

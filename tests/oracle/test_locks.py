@@ -356,11 +356,112 @@ script(
 )
 
 
-def _deadlock_steps() -> list[Step]:
-    """A waits (in a real sleeping child) for B's range; B's F_SETLKW on A's range would
-    close the cycle: EDEADLK.  The real side needs A really asleep, so this one is run by
-    hand below instead of through the table."""
-    return []
+# --- O_TMPFILE and linkat(AT_EMPTY_PATH) -----------------------------------------------------
+TMPFILE, EXCL = os.O_TMPFILE, os.O_EXCL
+AT_FDCWD, AT_EMPTY_PATH, AT_SYMLINK_FOLLOW = -100, 0x1000, 0x400
+
+
+def tmp(proc: str, bind: str, where: str = "d", flags: int = RW, mode: int = 0o640) -> Step:
+    return (proc, (bind, "open", where, TMPFILE | flags, mode))
+
+
+def linkat(proc: str, fd: Any, name: str, flags: int = AT_EMPTY_PATH, src: str = "") -> Step:
+    return (proc, ("linkat", fd, src, AT_FDCWD, name, flags))
+
+
+script(
+    "tmpfile_named_by_linkat",
+    ("A",),
+    [
+        ("A", ("mkdir", "d", 0o777)),
+        ("A", ("chmod", "d", 0o777)),
+        tmp("A", "$t"),
+        ("A", ("write", "$t", b"hello")),
+        ("A", ("fstat", "$t")),
+        ("A", ("listdir", "d")),
+        linkat("A", "$t", "d/n"),
+        ("A", ("listdir", "d")),
+        ("A", ("stat", "d/n")),
+        ("A", ("fstat", "$t")),
+        linkat("A", "$t", "d/n"),
+        linkat("A", "$t", "d/n2"),
+        ("A", ("stat", "d/n")),
+        ("A", ("close", "$t")),
+        ("A", ("$r", "open", "d/n2", RD)),
+        ("A", ("read", "$r", 10)),
+        tmp("A", "$u", flags=WR, mode=0o7777),
+        ("A", ("fstat", "$u")),
+        ("A", ("close", "$u")),
+        ("A", ("listdir", "d")),
+    ],
+)
+script(
+    "tmpfile_bad_flags_and_paths",
+    ("A",),
+    [
+        ("A", ("mkdir", "d", 0o755)),
+        ("A", ("$f", "open", "f", RW | CREAT, 0o644)),
+        tmp("A", "$x", flags=RD),
+        tmp("A", "$x", flags=RW | CREAT),
+        ("A", ("open", "d", 0o20000000 | RW, 0o600)),
+        tmp("A", "$x", where="nowhere"),
+        tmp("A", "$x", where="f"),
+        tmp("A", "$x", where="f/"),
+        ("A", ("symlink", "d", "ld")),
+        tmp("A", "$y", where="ld"),
+        tmp("A", "$x", where="ld", flags=RW | os.O_NOFOLLOW),
+        ("A", ("open", "d", TMPFILE | RW | os.O_PATH, 0o600)),
+    ],
+)
+script(
+    "tmpfile_excl_is_not_linkable",
+    ("A",),
+    [
+        ("A", ("mkdir", "d", 0o755)),
+        tmp("A", "$t", flags=RW | EXCL),
+        ("A", ("fstat", "$t")),
+        linkat("A", "$t", "d/n"),
+        ("A", ("listdir", "d")),
+    ],
+)
+script(
+    "linkat_flags_and_names",
+    ("A",),
+    [
+        ("A", ("mkdir", "d", 0o755)),
+        ("A", ("$f", "open", "d/f", RW | CREAT, 0o644)),
+        ("A", ("symlink", "f", "d/l")),
+        tmp("A", "$t"),
+        linkat("A", "$t", "d/x", flags=0),
+        linkat("A", "$t", "d/x", flags=AT_EMPTY_PATH | 0x100),
+        linkat("A", AT_FDCWD, "d/x"),
+        linkat("A", "$t", "d/f"),
+        linkat("A", "$t", "d/new/"),
+        linkat("A", "$t", "d/.."),
+        linkat("A", "$f", "d/g"),
+        ("A", ("stat", "d/g")),
+        linkat("A", AT_FDCWD, "d/m", flags=0, src="d/l"),
+        ("A", ("lstat", "d/m")),
+        linkat("A", AT_FDCWD, "d/k", flags=AT_SYMLINK_FOLLOW, src="d/l"),
+        ("A", ("lstat", "d/k")),
+        linkat("A", AT_FDCWD, "d/j", flags=0, src="d/nothing"),
+        ("A", ("listdir", "d")),
+    ],
+)
+script(
+    "tmpfile_permissions_user",
+    ("A",),
+    [
+        ("A", ("mkdir", "d", 0o755)),
+        ("A", ("mkdir", "w", 0o777)),
+        ("A", ("chmod", "w", 0o777)),
+        tmp("A", "$x"),
+        tmp("A", "$t", where="w"),
+        ("A", ("fstat", "$t")),
+        linkat("A", "$t", "w/n"),
+        ("A", ("stat", "w/n")),
+    ],
+)
 
 
 def _run(world: Any, procs: tuple[str, ...], steps: list[Step], cred: Cred) -> list[Any]:
@@ -399,7 +500,7 @@ def _params() -> list[Any]:
     return [
         pytest.param(name, cred, id=f"{name}-{cred.label()}")
         for name in SCRIPTS
-        for cred in ((ROOT, USER) if name.startswith("lk_any") else (ROOT,))
+        for cred in ((ROOT, USER) if name.startswith(("lk_any", "tmpfile_perm")) else (ROOT,))
     ]
 
 
