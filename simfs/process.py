@@ -1507,6 +1507,13 @@ class Process:
             src_dir_fd, s, dst_dir_fd, d, flags,
         )
 
+    def ioctl(self, fd: int, request: int, arg: Any = 0) -> Any:
+        """``fcntl.ioctl``: FS_IOC_GETFLAGS/FS_IOC_SETFLAGS (tmpfs's inode flags: append-only,
+        immutable, nodump, noatime) and FIONREAD; other requests ENOTTY."""
+        from simfs.vfs.ioctl import do_vfs_ioctl
+
+        return self._sys("ioctl", lambda: do_vfs_ioctl(self, fd, request, arg), fd, request)
+
     def lockf(
         self, fd: int, cmd: int, len: int = 0, start: int = 0, whence: int = os.SEEK_SET
     ) -> None:

@@ -368,6 +368,8 @@ class LowerInode(Inode):
         inode = self._new_object(dentry, st.S_IFLNK | 0o777, cred, data)
         return inode
 
+    has_fileattr = True  # shmem_fileattr_get/set
+
     def tmpfile(self, mode: int, cred: Cred) -> Inode:
         """``shmem_tmpfile``: ``shmem_get_inode`` owned as a create would be, never added
         to the directory (link count 0, the directory's times untouched)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from simfs.errors import LockWouldSleep, UsageError
 from simfs.vfs import locks
 from simfs.vfs.file import FMODE_READ, FMODE_WRITE
-from simfs.vfs.inode import oserror
+from simfs.vfs.inode import FS_APPEND_FL, oserror
 from simfs.vfs.permission import inode_owner_or_capable
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def setfl(proc: Process, file: File, arg: int) -> None:
     if (
         (file.flags & os.O_APPEND)
         and not (arg & os.O_APPEND)
-        and getattr(inode, "append_only", False)
+        and inode.fsflags & FS_APPEND_FL
     ):
         raise oserror(errno.EPERM)  # setfl: IS_APPEND(inode) && !(arg & O_APPEND)
     if (

@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 # Permission masks (include/linux/fs.h)
+#: include/uapi/linux/fs.h inode flags the VFS checks (S_IMMUTABLE, S_APPEND); issue 17
+FS_IMMUTABLE_FL = 0x00000010
+FS_APPEND_FL = 0x00000020
+
 MAY_EXEC = 0x1
 MAY_WRITE = 0x2
 MAY_READ = 0x4
@@ -215,6 +219,10 @@ class Inode:
     dead: bool = False
     #: I_LINKABLE: an O_TMPFILE inode (opened without O_EXCL) that linkat may name once
     linkable: bool = False
+    #: FS_*_FL inode flags (FS_IOC_GETFLAGS); S_IMMUTABLE/S_APPEND follow from them
+    fsflags: int = 0
+    #: ``i_op->fileattr_get/set`` exist (tmpfs: yes; simfs.vfs.ioctl)
+    has_fileattr: bool = False
 
     def __init__(self, sb: SuperBlock) -> None:
         self.sb = sb
@@ -368,6 +376,10 @@ class Inode:
         # the lock lives where lock_target says (fuse-bpf: on the backing file)
         target, tfile = self.lock_target(file)
         flock_lock_inode(target, tfile, operation)
+
+    def fionread(self, file: File) -> int | None:
+        """FIONREAD for a non-regular file (``f_op->unlocked_ioctl``); None: ENOTTY."""
+        return None
 
     def tmpfile(self, mode: int, cred: Cred) -> Inode:
         """``i_op->tmpfile``: a new inode with no name (nlink 0) in this directory's

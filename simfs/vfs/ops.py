@@ -21,6 +21,7 @@ from simfs.vfs.inode import (
     ATTR_ATIME_SET,
     ATTR_CTIME,
     ATTR_FORCE,
+    ATTR_GID,
     ATTR_KILL_PRIV,
     ATTR_KILL_SGID,
     ATTR_KILL_SUID,
@@ -29,7 +30,11 @@ from simfs.vfs.inode import (
     ATTR_MTIME_SET,
     ATTR_OPEN,
     ATTR_SIZE,
+    ATTR_TIMES_SET,
     ATTR_TOUCH,
+    ATTR_UID,
+    FS_APPEND_FL,
+    FS_IMMUTABLE_FL,
     MAY_APPEND,
     MAY_EXEC,
     MAY_OPEN,
@@ -131,6 +136,8 @@ def vfs_link(old_dentry: Dentry, dir_inode: Inode, new_dentry: Dentry, cred: Cre
         raise oserror(errno.EXDEV)
     if st.S_ISDIR(inode.mode):
         raise oserror(errno.EPERM)
+    if inode.fsflags & (FS_APPEND_FL | FS_IMMUTABLE_FL):
+        raise oserror(errno.EPERM)  # vfs_link: IS_APPEND || IS_IMMUTABLE
     if inode.nlink == 0 and not inode.linkable:
         raise oserror(errno.ENOENT)  # no I_LINKABLE: a deleted file cannot be relinked
     res = dir_inode.link(old_dentry, new_dentry, cred)
@@ -251,6 +258,13 @@ def notify_change(k: Kernel, dentry: Dentry, attr: Iattr, cred: Cred) -> None:
     if inode is None:
         raise oserror(errno.ENOENT)
     valid = attr.valid
+    # (simfs's utime marks explicit times with ATIME_SET/MTIME_SET; vfs_utimes's
+    # ATTR_TIMES_SET means the same)
+    explicit = ATTR_MODE | ATTR_UID | ATTR_GID | ATTR_TIMES_SET | ATTR_ATIME_SET | ATTR_MTIME_SET
+    if valid & explicit and inode.fsflags & (FS_APPEND_FL | FS_IMMUTABLE_FL):
+        raise oserror(errno.EPERM)  # notify_change: IS_IMMUTABLE || IS_APPEND
+    if valid & ATTR_TOUCH and inode.fsflags & FS_IMMUTABLE_FL:
+        raise oserror(errno.EPERM)  # notify_change: utimes(NULL) on IS_IMMUTABLE
     if valid & ATTR_TOUCH and not inode_owner_or_capable(inode, cred):
         # utimes(NULL) by a non-owner needs write permission
         inode_permission(inode, MAY_WRITE, cred)
@@ -310,6 +324,8 @@ def do_truncate(
         raise oserror(errno.EINVAL)
     inode = dentry.inode
     assert inode is not None
+    if inode.fsflags & FS_APPEND_FL:
+        raise oserror(errno.EPERM)  # do_ftruncate / vfs_truncate: IS_APPEND
     attr = Iattr(valid=ATTR_SIZE | time_attrs, size=length, file=file)
     # dentry_needs_remove_privs
     kill = should_remove_suid(inode, cred)
@@ -444,6 +460,12 @@ def may_open(path: Path, accmode: int, flags: int, cred: Cred) -> None:
         if accmode & MAY_EXEC:
             raise oserror(errno.EACCES)
     inode_permission(inode, MAY_OPEN | accmode, cred)
+    if inode.fsflags & FS_APPEND_FL:
+        # may_open: an append-only file is opened for writing only in append mode
+        if (flags & os.O_ACCMODE) != os.O_RDONLY and not flags & os.O_APPEND:
+            raise oserror(errno.EPERM)
+        if flags & os.O_TRUNC:
+            raise oserror(errno.EPERM)
     if flags & getattr(os, "O_NOATIME", 0o1000000) and not inode_owner_or_capable(inode, cred):
         raise oserror(errno.EPERM)
 
@@ -584,6 +606,10 @@ def vfs_fallocate(k: Kernel, file: File, mode: int, offset: int, length: int) ->
     if not file.writable:
         raise oserror(errno.EBADF)
     inode = file.inode
+    if mode & ~FALLOC_FL_KEEP_SIZE and inode.fsflags & FS_APPEND_FL:
+        raise oserror(errno.EPERM)  # vfs_fallocate: IS_APPEND
+    if inode.fsflags & FS_IMMUTABLE_FL:
+        raise oserror(errno.EPERM)  # vfs_fallocate: IS_IMMUTABLE
     if st.S_ISDIR(inode.mode):
         raise oserror(errno.EISDIR)
     if not st.S_ISREG(inode.mode):

@@ -49,6 +49,10 @@ class PipeInode(Inode):
         self.blocks = 0
         self.buffer = bytearray()
 
+    def fionread(self, file: File) -> int | None:
+        """``pipe_ioctl`` FIONREAD: the bytes queued."""
+        return len(self.buffer)
+
     def read(self, file: File, offset: int, size: int) -> bytes:
         if not self.buffer:
             raise oserror(errno.EAGAIN)  # would block: nothing can ever write meanwhile

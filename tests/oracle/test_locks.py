@@ -464,6 +464,143 @@ script(
 )
 
 
+# --- ioctl: FS_IOC_GETFLAGS/SETFLAGS (tmpfs's append-only/immutable) and FIONREAD ------------
+GETFLAGS, SETFLAGS, FIONREAD = 0x80086601, 0x40086602, 0x541B
+IMM, APP, NODUMP, NOATIME_FL = 0x10, 0x20, 0x40, 0x80
+
+
+def setflags(proc: str, fd: str, flags: int) -> Step:
+    return (proc, ("ioctl", fd, SETFLAGS, struct.pack("i", flags)))
+
+
+def getflags(proc: str, fd: str, size: int = 4) -> Step:
+    return (proc, ("ioctl", fd, GETFLAGS, b"\xee" * size))
+
+
+# Every script clears the flags again at its end: the real side must be able to remove its
+# temporary directory.
+script(
+    "ioctl_flags_get_set",
+    ("A",),
+    [
+        openf("A", "$a"),
+        getflags("A", "$a"),
+        getflags("A", "$a", 8),
+        setflags("A", "$a", 0x1),
+        setflags("A", "$a", NODUMP | NOATIME_FL),
+        getflags("A", "$a"),
+        setflags("A", "$a", NODUMP | 0x4000),
+        getflags("A", "$a"),
+        ("A", ("ioctl", "$a", GETFLAGS, 0)),
+        ("A", ("ioctl", "$a", SETFLAGS, 0)),
+        ("A", ("ioctl", "$a", 0x1234, b"\0" * 4)),
+        ("A", ("$p", "open", "f", os.O_PATH)),
+        ("A", ("ioctl", "$p", GETFLAGS, b"\0" * 4)),
+        ("A", ("ioctl", 999, GETFLAGS, b"\0" * 4)),
+        setflags("A", "$a", 0),
+        getflags("A", "$a"),
+    ],
+)
+script(
+    "ioctl_immutable_file",
+    ("A",),
+    [
+        openf("A", "$a"),
+        ("A", ("write", "$a", b"abc")),
+        setflags("A", "$a", IMM),
+        getflags("A", "$a"),
+        ("A", ("write", "$a", b"x")),
+        ("A", ("open", "f", WR)),
+        ("A", ("open", "f", RD)),
+        ("A", ("unlink", "f")),
+        ("A", ("chmod", "f", 0o600)),
+        ("A", ("chown", "f", 0, 0)),
+        ("A", ("utime", "f")),
+        ("A", ("utime", "f", (1, 1))),
+        ("A", ("link", "f", "g")),
+        ("A", ("rename", "f", "h")),
+        ("A", ("truncate", "f", 0)),
+        ("A", ("ftruncate", "$a", 1)),
+        ("A", ("setxattr", "f", "user.a", b"1")),
+        ("A", ("fallocate", "$a", 0, 0, 10)),
+        ("A", ("lseek", "$a", 0, SEEK_SET)),
+        ("A", ("ioctl", "$a", FIONREAD, b"\0" * 4)),
+        ("A", ("lseek", "$a", 5, SEEK_SET)),
+        ("A", ("ioctl", "$a", FIONREAD, b"\0" * 4)),
+        setflags("A", "$a", 0),
+        ("A", ("unlink", "f")),
+    ],
+)
+script(
+    "ioctl_append_only_file",
+    ("A",),
+    [
+        openf("A", "$a"),
+        ("A", ("write", "$a", b"abc")),
+        setflags("A", "$a", APP),
+        ("A", ("write", "$a", b"x")),
+        ("A", ("open", "f", WR)),
+        ("A", ("open", "f", RW)),
+        ("A", ("$w", "open", "f", WR | os.O_APPEND)),
+        ("A", ("open", "f", WR | os.O_APPEND | os.O_TRUNC)),
+        ("A", ("fcntl", "$w", fcntl.F_SETFL, 0)),
+        ("A", ("fcntl", "$w", fcntl.F_SETFL, os.O_APPEND)),
+        ("A", ("pwrite", "$w", b"Z", 0)),
+        ("A", ("pread", "$a", 10, 0)),
+        ("A", ("unlink", "f")),
+        ("A", ("chmod", "f", 0o600)),
+        ("A", ("utime", "f")),
+        ("A", ("utime", "f", (1, 1))),
+        ("A", ("link", "f", "g")),
+        ("A", ("ftruncate", "$a", 0)),
+        ("A", ("truncate", "f", 0)),
+        ("A", ("fallocate", "$w", 0, 0, 100)),
+        ("A", ("fallocate", "$w", 1, 0, 200)),
+        ("A", ("fallocate", "$w", 3, 0, 1)),
+        ("A", ("setxattr", "f", "user.a", b"1")),
+        ("A", ("fstat", "$a")),
+        setflags("A", "$a", 0),
+        ("A", ("unlink", "f")),
+    ],
+)
+script(
+    "ioctl_directories_and_pipes",
+    ("A",),
+    [
+        ("A", ("mkdir", "d", 0o755)),
+        ("A", ("$x", "open", "d/x", WR | CREAT, 0o644)),
+        ("A", ("$d", "open", "d", RD)),
+        getflags("A", "$d"),
+        ("A", ("ioctl", "$d", FIONREAD, b"\0" * 4)),
+        setflags("A", "$d", APP),
+        ("A", ("open", "d/y", WR | CREAT, 0o644)),
+        ("A", ("unlink", "d/x")),
+        ("A", ("rename", "d/y", "d/z")),
+        ("A", ("mkdir", "d/sub", 0o755)),
+        ("A", ("rmdir", "d/sub")),
+        setflags("A", "$d", IMM),
+        ("A", ("open", "d/w", WR | CREAT, 0o644)),
+        ("A", ("mkdir", "d/sub2", 0o755)),
+        ("A", ("rmdir", "d")),
+        ("A", ("listdir", "d")),
+        setflags("A", "$d", 0),
+    ],
+)
+script(
+    "ioctl_user_needs_capabilities",
+    ("A",),
+    [
+        openf("A", "$a"),
+        getflags("A", "$a"),
+        setflags("A", "$a", NODUMP),
+        getflags("A", "$a"),
+        setflags("A", "$a", IMM),
+        setflags("A", "$a", APP),
+        setflags("A", "$a", 0),
+    ],
+)
+
+
 def _run(world: Any, procs: tuple[str, ...], steps: list[Step], cred: Cred) -> list[Any]:
     norm = Normalizer(times=False)
     envs: dict[str, dict[str, Any]] = {}
@@ -500,7 +637,9 @@ def _params() -> list[Any]:
     return [
         pytest.param(name, cred, id=f"{name}-{cred.label()}")
         for name in SCRIPTS
-        for cred in ((ROOT, USER) if name.startswith(("lk_any", "tmpfile_perm")) else (ROOT,))
+        for cred in (
+            (ROOT, USER) if name.startswith(("lk_any", "tmpfile_perm", "ioctl_user")) else (ROOT,)
+        )
     ]
 
 
