@@ -140,6 +140,27 @@ def probe_ofd_locks(o: Any, m: str) -> list[Any]:
     return out
 
 
+def probe_ioctl(o: Any, m: str) -> list[Any]:
+    """Issue 17: FS_IOC_GETFLAGS/SETFLAGS on a FUSE file become FUSE_IOCTL requests
+    (``fuse_fileattr_get`` -> ``fuse_priv_ioctl``), which passthrough_ll does not answer;
+    FIONREAD is the VFS's own (``i_size - f_pos``)."""
+    import fcntl as pyfcntl
+
+    ioctl = getattr(o, "ioctl", None) or pyfcntl.ioctl
+    fd = o.open(f"{m}/f", os.O_RDWR)
+    dfd = o.open(m, os.O_RDONLY)
+    out = [
+        _outcome(lambda: list(ioctl(fd, 0x80086601, bytes(4)))),
+        _outcome(lambda: list(ioctl(fd, 0x40086602, bytes(4)))),
+        _outcome(lambda: list(ioctl(fd, 0x541B, bytes(4)))),
+        _outcome(lambda: list(ioctl(dfd, 0x80086601, bytes(4)))),
+        _outcome(lambda: list(ioctl(dfd, 0x541B, bytes(4)))),
+    ]
+    o.close(fd)
+    o.close(dfd)
+    return out
+
+
 #: name -> (probe, extra mount options, daemon: "ll" = passthrough_ll serving LOWER,
 #: "hl" = libfuse's high-level passthrough serving "/" with ACCESS answered by access(2))
 PROBES: dict[str, tuple[Probe, str, str]] = {
@@ -150,6 +171,7 @@ PROBES: dict[str, tuple[Probe, str, str]] = {
     "relink": (probe_relink, "", "ll"),
     "unlinked_open": (probe_unlinked_open, "", "ll"),
     "ofd_locks_local": (probe_ofd_locks, "", "ll"),
+    "ioctl_no_handler": (probe_ioctl, "", "ll"),
 }
 HIGH_LEVEL_SRC = record.EXAMPLE_SRC.parent / "passthrough.c"
 
