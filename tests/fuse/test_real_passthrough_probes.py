@@ -161,6 +161,18 @@ def probe_ioctl(o: Any, m: str) -> list[Any]:
     return out
 
 
+def probe_tmpfile(o: Any, m: str) -> list[Any]:
+    """Issue 17: O_TMPFILE on a FUSE directory.  Mainline sends FUSE_TMPFILE; a daemon
+    without it (libfuse 3.14's passthrough_ll answers ENOSYS) makes it EOPNOTSUPP
+    (``fuse_tmpfile``: ``fc->no_tmpfile``); simfs does not send the request and answers
+    EOPNOTSUPP at once."""
+    return [
+        _outcome(lambda: o.open(m, os.O_TMPFILE | os.O_RDWR, 0o600)),
+        _outcome(lambda: o.open(m, os.O_TMPFILE | os.O_RDONLY, 0o600)),
+        _outcome(lambda: o.open(f"{m}/f", os.O_TMPFILE | os.O_RDWR, 0o600)),
+    ]
+
+
 #: name -> (probe, extra mount options, daemon: "ll" = passthrough_ll serving LOWER,
 #: "hl" = libfuse's high-level passthrough serving "/" with ACCESS answered by access(2))
 PROBES: dict[str, tuple[Probe, str, str]] = {
@@ -172,6 +184,7 @@ PROBES: dict[str, tuple[Probe, str, str]] = {
     "unlinked_open": (probe_unlinked_open, "", "ll"),
     "ofd_locks_local": (probe_ofd_locks, "", "ll"),
     "ioctl_no_handler": (probe_ioctl, "", "ll"),
+    "tmpfile_no_handler": (probe_tmpfile, "", "ll"),
 }
 HIGH_LEVEL_SRC = record.EXAMPLE_SRC.parent / "passthrough.c"
 
