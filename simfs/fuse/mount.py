@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from simfs.daemon import Daemon
     from simfs.kernel import Kernel
     from simfs.process import Process
+    from simfs.vfs.cred import Cred
 
 __all__ = ["VALID_OPTIONS", "FuseMount", "mount_fuse"]
 
@@ -56,6 +57,10 @@ VALID_OPTIONS: dict[str, Any] = {
     # locks: F_GETLK/F_SETLK on a file with a backing file lock the backing file.  ACK's
     # fuse_file_lock has no backing branch (False: the classic GETLK/SETLK or local path).
     "posix_locks_on_backing": False,
+    # issue 17: the RFC v2 cover letter's TODO "backing operations with the daemon's
+    # credentials": the backing phase of every fuse-bpf operation runs with the mounter's
+    # credentials (override_creds/revert_creds, as overlayfs does), not the caller's.
+    "override_creds": False,
 }
 
 
@@ -66,7 +71,7 @@ class FuseMount:
     ``root`` (the root :class:`FuseInode`), and the options (``root_dir``, ``root_bpf``,
     ``no_daemon``, ``default_permissions``, ``allow_other``, ``user_id``, ``group_id``,
     ``rootmode``, ``variant``, ``quirks``, ``android_canonical_path``, ``readdir_bufsize``,
-    ``posix_locks_on_backing``).
+    ``posix_locks_on_backing``, ``override_creds``).
     """
 
     def __init__(
@@ -85,6 +90,9 @@ class FuseMount:
         acp = opts["android_canonical_path"]
         self.android_canonical_path: bool = self.variant == "ack" if acp is None else bool(acp)
         self.posix_locks_on_backing: bool = bool(opts["posix_locks_on_backing"])
+        self.override_creds: bool = bool(opts["override_creds"])
+        #: the mounter's credentials, taken at mount time (``fc->cred`` style)
+        self.mounter_cred: Cred | None = None
         rb = opts["readdir_bufsize"]
         self.readdir_bufsize: int = uapi.PAGE_SIZE if rb is None else int(rb)
         self.root_dir: str | None = None
@@ -236,6 +244,7 @@ def mount_fuse(
         if not tgt.inode.is_dir:
             raise oserror(errno.ENOTDIR)
         fm = FuseMount(k, daemon, no_daemon, opts)
+        fm.mounter_cred = mounter.cred
         sb = fm.sb
         root_dentry = Dentry(name="/", parent=None, sb=sb)
         root_dentry.instantiate(fm.root)
