@@ -514,6 +514,12 @@ class FuseInode(Inode):
         """One ``fuse_readdir`` call (one ``getdents64``) filling ``ctx``."""
         _readdir.fuse_readdir_once(self, file, ctx, cred)
 
+    def atomic_tmpfile(
+        self, dentry: Dentry, file: File, flags: int, mode: int, cred: Cred
+    ) -> Inode | None:
+        """``fuse_tmpfile`` (issue 17): TMPFILE creates and opens in one request."""
+        return _dir.fuse_tmpfile(self, dentry, file, flags, mode, cred)
+
     def lock(self, file: File, cmd: int, request: PosixLock) -> PosixLock | None:
         """``fuse_file_lock`` (issue 17)."""
         return _file.fuse_file_lock(self, file, cmd, request)

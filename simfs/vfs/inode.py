@@ -381,6 +381,13 @@ class Inode:
         """FIONREAD for a non-regular file (``f_op->unlocked_ioctl``); None: ENOTTY."""
         return None
 
+    def atomic_tmpfile(
+        self, dentry: Dentry, file: File, flags: int, mode: int, cred: Cred
+    ) -> Inode | None:
+        """``i_op->tmpfile`` of a filesystem that creates and opens at once (FUSE's
+        TMPFILE): the new inode, with ``file`` opened on it; None: use :meth:`tmpfile`."""
+        return None
+
     def tmpfile(self, mode: int, cred: Cred) -> Inode:
         """``i_op->tmpfile``: a new inode with no name (nlink 0) in this directory's
         filesystem; EOPNOTSUPP where the filesystem has no tmpfile."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from simfs.vfs import fsnotify, ops
 from simfs.vfs.cred import CAP_DAC_READ_SEARCH
+from simfs.vfs.file import File
 from simfs.vfs.inode import MAY_EXEC, MAY_WRITE, Dentry, oserror
 from simfs.vfs.mount import Path
 from simfs.vfs.namei import (
@@ -30,7 +31,6 @@ from simfs.vfs.permission import S_IALLUGO, inode_permission, may_linkat, vfs_pr
 
 if TYPE_CHECKING:
     from simfs.process import Process
-    from simfs.vfs.file import File
 
 #: ``__O_TMPFILE`` (the bit, here O_TMPFILE_BIT) and ``O_TMPFILE`` (with O_DIRECTORY), x86-64.
 O_TMPFILE_BIT = 0o20000000
@@ -68,12 +68,24 @@ def vfs_tmpfile(proc: Process, parent: Path, flags: int, mode: int) -> File:
     inode_permission(dir_inode, MAY_WRITE | MAY_EXEC, proc.cred)
     # build_open_flags: op->mode = (mode & S_IALLUGO) | S_IFREG; vfs_prepare_mode
     cmode = vfs_prepare_mode(dir_inode, mode, S_IALLUGO, st.S_IFREG, proc._umask, proc.cred)
-    inode = dir_inode.tmpfile(cmode, proc.cred)  # EOPNOTSUPP where the fs has none
-    child = Dentry(name=f"#{inode.ino}", parent=parent.dentry, sb=parent.dentry.sb)
-    child.unhashed = True  # d_tmpfile: never hashed, d_path says "(deleted)"
-    child.instantiate(inode)
+    # vfs_tmpfile: child = d_alloc(parent, "/"), never hashed (d_path says "(deleted)")
+    child = Dentry(name="/", parent=parent.dentry, sb=parent.dentry.sb)
+    child.unhashed = True
     res = Path(parent.mnt, child)
-    file = ops.vfs_open(proc.kernel, res, flags & ~os.O_CREAT, proc.cred)
+    oflags = flags & ~os.O_CREAT
+    pending = File(path=res, inode=dir_inode, flags=oflags, fmode=ops.open_fmode(oflags))
+    atomic = dir_inode.atomic_tmpfile(child, pending, oflags, cmode, proc.cred)
+    if atomic is not None:  # FUSE: TMPFILE created and opened it
+        if child.inode is None:
+            child.instantiate(atomic)
+        file = ops.finish_open(proc.kernel, pending)
+        file.f_cred = proc.cred
+        inode = atomic
+    else:
+        inode = dir_inode.tmpfile(cmode, proc.cred)  # EOPNOTSUPP where the fs has none
+        child.instantiate(inode)
+        file = ops.vfs_open(proc.kernel, res, oflags, proc.cred)
+    child.name = f"#{inode.ino}"  # d_tmpfile
     fsnotify.fsnotify_open(file)
     try:
         ops.may_open(res, 0, flags, proc.cred)  # "the inode was just created"
