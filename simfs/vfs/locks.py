@@ -203,10 +203,10 @@ def posix_lock_to_flock(fl: PosixLock) -> Flock:
 
 
 def posix_test_locks_conflict(caller: PosixLock, sys_fl: PosixLock) -> bool:
-    """``posix_test_locks_conflict``: an F_UNLCK probe (F_OFD_GETLK, 6.7+) is met by any
-    other owner's overlapping lock."""
+    """``posix_test_locks_conflict``: an F_UNLCK probe (F_OFD_GETLK, 6.7+) "checks any
+    locks on the same fd": it reports the description's OWN overlapping lock."""
     if caller.type == F_UNLCK:
-        return not posix_same_owner(caller, sys_fl) and caller.overlaps(sys_fl)
+        return posix_same_owner(caller, sys_fl) and caller.overlaps(sys_fl)
     return posix_locks_conflict(caller, sys_fl)
 
 

@@ -769,3 +769,46 @@ def test_deadlock_and_wakeup_match_real_linux(kind: str, tmp_path_factory: Any) 
     real = json.loads(done.stdout)
     assert real["A granted after B exits"] == ["ok"]  # the real run did what it should
     assert _deadlock_sim(kind == "ofd") == real
+
+
+# --- a random differential: lock sequences over three owners -----------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+_LOCK_STEP = hs.tuples(
+    hs.sampled_from(["A", "B", "C"]),
+    hs.sampled_from(["$f", "$g"]),
+    hs.sampled_from([SETLK, OSETLK, GETLK, OGETLK, "reopen"]),
+    hs.sampled_from([RDL, WRL, UNL]),
+    hs.integers(0, 12),
+    hs.integers(-3, 6),
+)
+
+
+@pytest.mark.skipif(_REAL_UNAVAILABLE is not None, reason=str(_REAL_UNAVAILABLE))
+@settings(
+    # a short budget in CI; SIMFS_LOCK_EXAMPLES=400 for a longer campaign
+    max_examples=int(os.environ.get("SIMFS_LOCK_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(hs.lists(_LOCK_STEP, min_size=1, max_size=14))
+def test_random_lock_sequences_match_real_linux(seq: list[tuple[Any, ...]]) -> None:
+    """Small ranges, three processes with two descriptions each, classic and OFD commands
+    mixed, negative lengths, closes (which drop the process's classic locks and the
+    description's OFD locks): every outcome (errno, or the struct F_GETLK writes back) as
+    the real kernel's.  A final F_GETLK probe per byte range shows the whole lock table."""
+    steps: list[Step] = [openf(p, fd) for p in ("A", "B", "C") for fd in ("$f", "$g")]
+    for proc, fd, cmd, ltype, start, length in seq:
+        if cmd == "reopen":
+            steps += [(proc, ("close", fd)), openf(proc, fd)]
+        else:
+            steps.append((proc, ("fcntl", fd, cmd, fl(ltype, start, length))))
+    for proc in ("A", "B", "C"):
+        for start in range(0, 20, 2):
+            steps.append(getlk(proc, "$f", WRL, start, 2))
+    with RealWorld() as real:
+        want = _run(real, ("A", "B", "C"), steps, ROOT)
+    with SimWorld() as sim:
+        got = _run(sim, ("A", "B", "C"), steps, ROOT)
+    assert got == want
