@@ -128,7 +128,7 @@ def fcntl_setlk(
             "never end; use F_SETLK/LOCK_NB for EAGAIN, or Process.fcntl_sleep to model "
             "a task that sleeps"
         )
-    wait = locks.LockWait(inode=file.inode, request=req)
+    wait = locks.LockWait(inode=file.inode, request=req, task=proc)
     proc.kernel.blocked_locks.append(wait)  # __locks_insert_block
     return wait
 

@@ -11,7 +11,7 @@ import fcntl
 import os
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simfs.vfs.inode import oserror
 
@@ -226,10 +226,13 @@ class LockWait:
     request: PosixLock
     granted: bool = False
     cancelled: bool = False
+    #: the sleeping task; a task that exited no longer waits
+    task: Any = None
 
     @property
     def pending(self) -> bool:
-        return not self.granted and not self.cancelled
+        alive = getattr(self.task, "alive", True)
+        return not self.granted and not self.cancelled and bool(alive)
 
 
 def what_owner_is_waiting_for(waiters: list[LockWait], block_fl: PosixLock) -> PosixLock | None:

@@ -106,3 +106,13 @@ def test_exit_releases_classic_and_ofd_locks(two) -> None:  # type: ignore[no-un
     a.fcntl(fa, fcntl.F_OFD_SETLK, fl(fcntl.F_WRLCK, 5, 1))
     a.exit()
     assert ranges(b) == []
+
+
+def test_a_task_that_exits_stops_waiting(two) -> None:  # type: ignore[no-untyped-def]
+    _, a, b, fa, fb = two
+    a.fcntl(fa, fcntl.F_SETLK, fl(fcntl.F_WRLCK, 0, 10))
+    w = b.fcntl_sleep(fb, fcntl.F_SETLKW, fl(fcntl.F_WRLCK, 0, 1))
+    b.exit()
+    assert not w.pending
+    a.fcntl(fa, fcntl.F_SETLK, fl(fcntl.F_UNLCK, 0, 0))
+    assert not w.granted and ranges(a) == []
