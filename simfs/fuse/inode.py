@@ -514,6 +514,25 @@ class FuseInode(Inode):
         """One ``fuse_readdir`` call (one ``getdents64``) filling ``ctx``."""
         _readdir.fuse_readdir_once(self, file, ctx, cred)
 
+    #: ``fuse_fileattr_get/set`` exist (FS_IOC_GETFLAGS/SETFLAGS become FUSE_IOCTL)
+    has_fileattr = True
+
+    def fileattr_get(self, file: File) -> int:
+        from simfs.fuse.ioctl import FS_IOC_GETFLAGS, fuse_priv_ioctl
+
+        return fuse_priv_ioctl(self, file, FS_IOC_GETFLAGS, 0)
+
+    def fileattr_set(self, file: File, flags: int) -> None:
+        from simfs.fuse.ioctl import FS_IOC_SETFLAGS, fuse_priv_ioctl
+
+        fuse_priv_ioctl(self, file, FS_IOC_SETFLAGS, flags)
+
+    def unlocked_ioctl(self, file: File, request: int, buf: bytes | None) -> Any:
+        """``fuse_file_ioctl``/``fuse_dir_ioctl``: FUSE_IOCTL (issue 17)."""
+        from simfs.fuse.ioctl import fuse_ioctl_common
+
+        return fuse_ioctl_common(self, file, request, buf)
+
     def atomic_tmpfile(
         self, dentry: Dentry, file: File, flags: int, mode: int, cred: Cred
     ) -> Inode | None:

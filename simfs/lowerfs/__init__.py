@@ -370,6 +370,16 @@ class LowerInode(Inode):
 
     has_fileattr = True  # shmem_fileattr_get/set
 
+    def fileattr_get(self, file: File) -> int:
+        from simfs.vfs.ioctl import shmem_fileattr_get
+
+        return shmem_fileattr_get(self)
+
+    def fileattr_set(self, file: File, flags: int) -> None:
+        from simfs.vfs.ioctl import shmem_fileattr_set
+
+        shmem_fileattr_set(self, flags)
+
     def tmpfile(self, mode: int, cred: Cred) -> Inode:
         """``shmem_tmpfile``: ``shmem_get_inode`` owned as a create would be, never added
         to the directory (link count 0, the directory's times untouched)."""

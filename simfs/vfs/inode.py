@@ -377,9 +377,19 @@ class Inode:
         target, tfile = self.lock_target(file)
         flock_lock_inode(target, tfile, operation)
 
-    def fionread(self, file: File) -> int | None:
-        """FIONREAD for a non-regular file (``f_op->unlocked_ioctl``); None: ENOTTY."""
-        return None
+    def unlocked_ioctl(self, file: File, request: int, buf: bytes | None) -> Any:
+        """``f_op->unlocked_ioctl`` for what ``do_vfs_ioctl`` does not handle: the ioctl's
+        result (an int, or the argument buffer as left); ENOTTY (``-ENOIOCTLCMD``) by
+        default."""
+        raise oserror(errno.ENOTTY)
+
+    def fileattr_get(self, file: File) -> int:
+        """``i_op->fileattr_get`` (only called when ``has_fileattr``)."""
+        raise oserror(errno.ENOTTY)
+
+    def fileattr_set(self, file: File, flags: int) -> None:
+        """``i_op->fileattr_set`` (only called when ``has_fileattr``)."""
+        raise oserror(errno.ENOTTY)
 
     def atomic_tmpfile(
         self, dentry: Dentry, file: File, flags: int, mode: int, cred: Cred

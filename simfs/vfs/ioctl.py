@@ -58,49 +58,56 @@ def _get_int(buf: bytes | None) -> int:
     return int.from_bytes(buf[:4], "little", signed=True)
 
 
-def _put_int(buf: bytes | None, value: int) -> bytes:
+def put_int(buf: bytes | None, value: int) -> bytes:
     """``put_user(value, (int __user *)argp)``: 4 bytes written, the rest as given."""
     if buf is None or len(buf) < 4:
         raise oserror(errno.EFAULT)
     return (value & 0xFFFFFFFF).to_bytes(4, "little") + buf[4:]
 
 
-def vfs_fileattr_get(inode: Inode) -> int:
+def vfs_fileattr_get(inode: Inode, file: File) -> int:
     """``vfs_fileattr_get``: ENOIOCTLCMD (ENOTTY) where the fs has no ``fileattr_get``."""
     if not inode.has_fileattr:
         raise oserror(errno.ENOTTY)
-    return inode.fsflags & SHMEM_FL_USER_VISIBLE
+    return inode.fileattr_get(file)
 
 
-def vfs_fileattr_set(proc: Process, inode: Inode, flags: int) -> None:
-    """``vfs_fileattr_set``: owner or CAP_FOWNER (EPERM), changing immutable/append needs
-    CAP_LINUX_IMMUTABLE (``fileattr_set_prepare``), then ``shmem_fileattr_set``: flags
-    tmpfs does not keep are EOPNOTSUPP.  Nothing changes on error."""
+def vfs_fileattr_set(proc: Process, inode: Inode, file: File, flags: int) -> None:
+    """``vfs_fileattr_set``: owner or CAP_FOWNER (EPERM); the current flags are read
+    (``vfs_fileattr_get``) so that changing immutable/append can require
+    CAP_LINUX_IMMUTABLE (``fileattr_set_prepare``); then ``i_op->fileattr_set``.
+    Nothing changes on error."""
     if not inode.has_fileattr:
         raise oserror(errno.ENOTTY)
     if not inode_owner_or_capable(inode, proc.cred):
         raise oserror(errno.EPERM)
     flags &= 0xFFFFFFFF
-    if (inode.fsflags ^ flags) & (FS_APPEND_FL | FS_IMMUTABLE_FL) and not proc.cred.capable(
+    old = vfs_fileattr_get(inode, file)
+    if (old ^ flags) & (FS_APPEND_FL | FS_IMMUTABLE_FL) and not proc.cred.capable(
         CAP_LINUX_IMMUTABLE
     ):
         raise oserror(errno.EPERM)
+    inode.fileattr_set(file, flags)
+
+
+def shmem_fileattr_get(inode: Inode) -> int:
+    """``shmem_fileattr_get``: the flags tmpfs shows."""
+    return inode.fsflags & SHMEM_FL_USER_VISIBLE
+
+
+def shmem_fileattr_set(inode: Inode, flags: int) -> None:
+    """``shmem_fileattr_set``: flags tmpfs does not keep are EOPNOTSUPP; S_IMMUTABLE and
+    S_APPEND follow the flags; ctime moves."""
     if flags & ~SHMEM_FL_USER_MODIFIABLE:
         raise oserror(errno.EOPNOTSUPP)
     inode.fsflags = flags
-    inode.ctime_ns = proc.kernel.clock.now_ns()  # shmem_fileattr_set: inode_set_ctime_current
+    inode.ctime_ns = inode.sb.kernel.clock.now_ns()  # inode_set_ctime_current
 
 
 def ioctl_fionread(file: File) -> int:
-    """``FIONREAD``: a regular file's ``i_size - f_pos`` (an int, may be negative); a
-    pipe's queued bytes; ENOTTY elsewhere."""
-    inode = file.inode
-    if st.S_ISREG(inode.mode):
-        return (inode.size - file.pos) & 0xFFFFFFFF
-    nread = inode.fionread(file)
-    if nread is None:
-        raise oserror(errno.ENOTTY)
-    return nread
+    """``FIONREAD`` of a regular file (``do_vfs_ioctl``): ``i_size - f_pos`` as an int
+    (may be negative)."""
+    return (file.inode.size - file.pos) & 0xFFFFFFFF
 
 
 def do_vfs_ioctl(proc: Process, fd: int, request: int, arg: Any) -> int | bytes:
@@ -114,11 +121,13 @@ def do_vfs_ioctl(proc: Process, fd: int, request: int, arg: Any) -> int | bytes:
         raise oserror(errno.EBADF)  # fdget: FMODE_PATH files have no ioctl
     request &= 0xFFFFFFFF
     if request == FS_IOC_GETFLAGS:
-        value = vfs_fileattr_get(file.inode)
-        return _put_int(buf, value)
+        value = vfs_fileattr_get(file.inode, file)
+        return put_int(buf, value)
     if request == FS_IOC_SETFLAGS:
-        vfs_fileattr_set(proc, file.inode, _get_int(buf))
+        vfs_fileattr_set(proc, file.inode, file, _get_int(buf))
         return 0 if buf is None else buf
-    if request == FIONREAD:
-        return _put_int(buf, ioctl_fionread(file))
-    raise oserror(errno.ENOTTY)  # -ENOIOCTLCMD from f_op->unlocked_ioctl
+    if request == FIONREAD and st.S_ISREG(file.inode.mode):
+        return put_int(buf, ioctl_fionread(file))
+    # vfs_ioctl: f_op->unlocked_ioctl (pipes: FIONREAD; FUSE: FUSE_IOCTL), else ENOTTY
+    result: int | bytes = file.inode.unlocked_ioctl(file, request, buf)
+    return result

@@ -49,9 +49,13 @@ class PipeInode(Inode):
         self.blocks = 0
         self.buffer = bytearray()
 
-    def fionread(self, file: File) -> int | None:
-        """``pipe_ioctl`` FIONREAD: the bytes queued."""
-        return len(self.buffer)
+    def unlocked_ioctl(self, file: File, request: int, buf: bytes | None) -> Any:
+        """``pipe_ioctl``: FIONREAD writes the bytes queued; others ENOTTY."""
+        from simfs.vfs.ioctl import FIONREAD, put_int
+
+        if request != FIONREAD:
+            raise oserror(errno.ENOTTY)
+        return put_int(buf, len(self.buffer))
 
     def read(self, file: File, offset: int, size: int) -> bytes:
         if not self.buffer:
