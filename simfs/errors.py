@@ -30,3 +30,14 @@ class UnansweredRequest(SimfsError):
 
 class ProtocolError(SimfsError):
     """An illegal state transition of a modelled protocol state machine."""
+
+
+class LockWouldSleep(SimfsError):
+    """A blocking lock request (F_SETLKW, F_OFD_SETLKW, ``lockf`` without LOCK_NB) met a
+    conflicting lock and no deadlock: on Linux the task would sleep until another task
+    releases the range.  Only the caller runs in the simulator, so that wait could never
+    end; simfs refuses it instead of hanging.
+
+    Use the non-blocking command (F_SETLK, LOCK_NB) to get EAGAIN, or
+    ``Process.fcntl_sleep`` to model a task that sleeps while others run.
+    """

@@ -27,6 +27,7 @@ from simfs.vfs.mount import Mount, MountTable, Path
 if TYPE_CHECKING:
     from simfs.daemon import Daemon
     from simfs.process import Process
+    from simfs.vfs.locks import LockWait
 
 T = TypeVar("T")
 
@@ -62,6 +63,8 @@ class Kernel:
         self.processes: dict[int, Process] = {}
         self._next_pid = 100
         self.current: Process | None = None
+        #: fs/locks.c ``blocked_hash``: tasks asleep in F_SETLKW (issue 17, simfs.vfs.locks)
+        self.blocked_locks: list[LockWait] = []
         self._touched: list[Dentry] = []
         self._why: list[tuple[int, str]] = []
         self.fuse_mounts: dict[int, Any] = {}

@@ -29,7 +29,7 @@ from simfs.args import (
     as_ssize,
     umode,
 )
-from simfs.vfs import fsnotify, ops
+from simfs.vfs import fsnotify, ops, tmpfile
 from simfs.vfs.cred import Cred
 from simfs.vfs.file import FdTable, File
 from simfs.vfs.inode import (
@@ -353,8 +353,8 @@ class Process:
         check_path(path)
         if flags & O_PATH:
             flags &= O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC
-        if (flags & O_TMPFILE) == O_TMPFILE:
-            raise oserror(errno.EOPNOTSUPP)  # O_TMPFILE is not modelled
+        if flags & tmpfile.O_TMPFILE_BIT:
+            return tmpfile.do_tmpfile(self, path, flags, mode, dir_fd)  # issue 17
         if flags & os.O_CREAT and flags & O_DIRECTORY:
             raise oserror(errno.EINVAL)  # build_open_flags (6.4+): O_CREAT|O_DIRECTORY
         w = self._walker(dir_fd)
@@ -1498,6 +1498,67 @@ class Process:
             fsnotify.inotify_rm_watch(self._inotify_group(fd), wd)
 
         self._sys("inotify_rm_watch", do, fd, wd)
+
+    # === issue 17: POSIX/OFD locks, fcntl, lockf, O_TMPFILE linkat, ioctl ===================
+    # The logic lives in simfs.vfs.fcntl / simfs.vfs.locks / simfs.vfs.ioctl; these are the
+    # os/fcntl-module-shaped entry points.
+    def fcntl(self, fd: int, cmd: int, arg: Any = 0) -> Any:
+        """``fcntl.fcntl``: int or bytes ``arg``, returns an int or the bytes the kernel
+        wrote back.  F_GETLK/F_SETLK/F_SETLKW and F_OFD_* take a ``struct flock``
+        (``struct.pack("hhqqi", type, whence, start, len, pid)``); F_DUPFD(_CLOEXEC),
+        F_GETFD/F_SETFD, F_GETFL/F_SETFL.  A blocking lock that would sleep raises
+        :class:`simfs.errors.LockWouldSleep` (see :meth:`fcntl_sleep`)."""
+        from simfs.vfs.fcntl import do_fcntl
+
+        return self._sys("fcntl", lambda: do_fcntl(self, fd, cmd, arg), fd, cmd)
+
+    def fcntl_sleep(self, fd: int, cmd: int, arg: bytes) -> Any:
+        """F_SETLKW/F_OFD_SETLKW as a task that may sleep: returns a
+        :class:`simfs.vfs.locks.LockWait` (``granted`` at once or later, when the blocking
+        locks go away), or raises EAGAIN-free errors as ``fcntl`` (EDEADLK, EBADF, ...).
+        A signal ending the sleep: :meth:`fcntl_cancel`."""
+        from simfs.vfs import fcntl as vfs_fcntl
+
+        def do() -> Any:
+            buf = vfs_fcntl.arg_buffer(arg)
+            return vfs_fcntl.fcntl_setlk(self, self._file(fd), cmd, buf, may_sleep=True)
+
+        return self._sys("fcntl", do, fd, cmd)
+
+    def fcntl_cancel(self, wait: Any) -> None:
+        """A signal interrupts a task asleep in F_SETLKW (EINTR for it): the request leaves
+        the blocked list (``locks_delete_block``) without taking the lock."""
+        if wait.pending:
+            wait.cancelled = True
+        self.kernel.blocked_locks[:] = [w for w in self.kernel.blocked_locks if w.pending]
+
+    def linkat(
+        self, src_dir_fd: int, src: Any, dst_dir_fd: int, dst: Any, flags: int = 0
+    ) -> None:
+        """``linkat(2)``: AT_SYMLINK_FOLLOW, AT_EMPTY_PATH (``linkat(fd, "", AT_FDCWD,
+        name, AT_EMPTY_PATH)`` names an O_TMPFILE file once)."""
+        s, _ = _fspath(src, "linkat")
+        d, _ = _fspath(dst, "linkat")
+        self._sys(
+            "linkat",
+            lambda: tmpfile.do_linkat(self, src_dir_fd, s, dst_dir_fd, d, flags),
+            src_dir_fd, s, dst_dir_fd, d, flags,
+        )
+
+    def ioctl(self, fd: int, request: int, arg: Any = 0) -> Any:
+        """``fcntl.ioctl``: FS_IOC_GETFLAGS/FS_IOC_SETFLAGS (tmpfs's inode flags: append-only,
+        immutable, nodump, noatime) and FIONREAD; other requests ENOTTY."""
+        from simfs.vfs.ioctl import do_vfs_ioctl
+
+        return self._sys("ioctl", lambda: do_vfs_ioctl(self, fd, request, arg), fd, request)
+
+    def lockf(
+        self, fd: int, cmd: int, len: int = 0, start: int = 0, whence: int = os.SEEK_SET
+    ) -> None:
+        """``fcntl.lockf``: POSIX locks through F_SETLK (LOCK_NB) or F_SETLKW."""
+        from simfs.vfs.fcntl import lockf
+
+        self._sys("fcntl", lambda: lockf(self, fd, cmd, len, start, whence), fd, cmd)
 
 
 def _lock_rename_trap(p1: Any, p2: Any) -> Any:

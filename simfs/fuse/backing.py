@@ -386,12 +386,17 @@ def _machine(spec: OpSpec, op: Op, span: Event) -> tuple[bool, Any]:
             fa.opcode &= ~uapi.FUSE_PREFILTER
             fa.in_args = list(fa.out_args)
             fa.out_args = list(backup_out)
-        # step 10: backing
+        # step 10: backing (override_creds option: the mounter's credentials, seed TODO)
         handled = True
+        caller_cred = op.cred
+        if getattr(fm, "override_creds", False) and fm.mounter_cred is not None:
+            op.cred = fm.mounter_cred
         try:
             result = spec.backing(op, fa)
         except OSError as e:
             result = Err(e.errno or errno.EIO)
+        finally:
+            op.cred = caller_cred  # revert_creds
         if isinstance(result, Err):
             fa.error_in = -result.errno
         k.hooks.emit(

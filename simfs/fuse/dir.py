@@ -895,9 +895,15 @@ def fuse_rename2(
 
 
 def fuse_create_open(
-    dir: FuseInode, dentry: Dentry, file: File, flags: int, mode: int, cred: Cred
+    dir: FuseInode,
+    dentry: Dentry,
+    file: File,
+    flags: int,
+    mode: int,
+    cred: Cred,
+    opcode: int = uapi.FUSE_CREATE,
 ) -> FuseInode:
-    """``fuse_create_open``: CREATE, instantiate, open the file."""
+    """``fuse_create_open``: CREATE (or TMPFILE, issue 17), instantiate, open the file."""
     from simfs.fuse.file import canonical_path, finish_open_common
 
     fm = dir.fm
@@ -912,9 +918,9 @@ def fuse_create_open(
 
     if fc.handle_killpriv_v2 and trunc and not flags & os.O_EXCL and not cred.capable(CAP_FSETID):
         open_flags |= uapi.FUSE_OPEN_KILL_SUIDGID
-    with dir.op("CREATE"):
+    with dir.op(uapi.opcode_name(opcode)):
         args = FuseArgs(
-            opcode=uapi.FUSE_CREATE,
+            opcode=opcode,
             nodeid=dir.nodeid,
             in_args=[
                 uapi.FuseCreateIn(
@@ -951,6 +957,26 @@ def fuse_create_open(
         inode.invalidate_pages()
     canonical_path(inode, dentry)
     return inode
+
+
+def fuse_tmpfile(
+    dir: FuseInode, dentry: Dentry, file: File, flags: int, mode: int, cred: Cred
+) -> FuseInode:
+    """``fuse_tmpfile`` (mainline 6.1+, FUSE 7.37): TMPFILE through ``fuse_create_open``
+    with the dentry's name "/"; EOPNOTSUPP once the daemon answered ENOSYS
+    (``fc->no_tmpfile``).  ACK has no fuse-bpf branch here: a backed directory sends it
+    too (the seed's TODO: a backing tmpfile)."""
+    _check_bad(dir)
+    fc = dir.fm.conn
+    if fc.no_tmpfile:
+        raise oserror(errno.EOPNOTSUPP)
+    try:
+        return fuse_create_open(dir, dentry, file, flags, mode, cred, uapi.FUSE_TMPFILE)
+    except OSError as e:
+        if e.errno == errno.ENOSYS:
+            fc.no_tmpfile = True
+            raise oserror(errno.EOPNOTSUPP) from None
+        raise
 
 
 def fuse_atomic_open(

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from simfs.fuse.mount import FuseMount
     from simfs.trace import Event
     from simfs.vfs.file import File
+    from simfs.vfs.locks import PosixLock
     from simfs.vfs.mount import Path
     from simfs.vfs.readdir import DirContext
 
@@ -551,6 +552,35 @@ class FuseInode(Inode):
     def iterate_shared(self, file: File, ctx: DirContext, cred: Cred) -> None:
         """One ``fuse_readdir`` call (one ``getdents64``) filling ``ctx``."""
         _readdir.fuse_readdir_once(self, file, ctx, cred)
+
+    #: ``fuse_fileattr_get/set`` exist (FS_IOC_GETFLAGS/SETFLAGS become FUSE_IOCTL)
+    has_fileattr = True
+
+    def fileattr_get(self, file: File) -> int:
+        from simfs.fuse.ioctl import FS_IOC_GETFLAGS, fuse_priv_ioctl
+
+        return fuse_priv_ioctl(self, file, FS_IOC_GETFLAGS, 0)
+
+    def fileattr_set(self, file: File, flags: int) -> None:
+        from simfs.fuse.ioctl import FS_IOC_SETFLAGS, fuse_priv_ioctl
+
+        fuse_priv_ioctl(self, file, FS_IOC_SETFLAGS, flags)
+
+    def unlocked_ioctl(self, file: File, request: int, buf: bytes | None) -> Any:
+        """``fuse_file_ioctl``/``fuse_dir_ioctl``: FUSE_IOCTL (issue 17)."""
+        from simfs.fuse.ioctl import fuse_ioctl_common
+
+        return fuse_ioctl_common(self, file, request, buf)
+
+    def atomic_tmpfile(
+        self, dentry: Dentry, file: File, flags: int, mode: int, cred: Cred
+    ) -> Inode | None:
+        """``fuse_tmpfile`` (issue 17): TMPFILE creates and opens in one request."""
+        return _dir.fuse_tmpfile(self, dentry, file, flags, mode, cred)
+
+    def lock(self, file: File, cmd: int, request: PosixLock) -> PosixLock | None:
+        """``fuse_file_lock`` (issue 17)."""
+        return _file.fuse_file_lock(self, file, cmd, request)
 
     def lock_target(self, file: File) -> tuple[Inode, File]:
         ff = file.private

@@ -35,6 +35,7 @@ from simfs.vfs.mount import Mount, Path
 if TYPE_CHECKING:
     from simfs.kernel import Kernel
     from simfs.process import Process
+    from simfs.vfs.cred import Cred
 
 __all__ = ["VALID_OPTIONS", "FuseMount", "mount_fuse"]
 
@@ -53,6 +54,14 @@ VALID_OPTIONS: dict[str, Any] = {
     "readdir_bufsize": None,  # default: PAGE_SIZE (ACK fuse_readdir_uncached)
     "mounter": None,  # the Process whose fd table resolves an int root_bpf
     "source": "fuse",
+    # issue 17: the seed's TODO (ACK fuse_file_flock: "simply passthrough") applied to POSIX
+    # locks: F_GETLK/F_SETLK on a file with a backing file lock the backing file.  ACK's
+    # fuse_file_lock has no backing branch (False: the classic GETLK/SETLK or local path).
+    "posix_locks_on_backing": False,
+    # issue 17: the RFC v2 cover letter's TODO "backing operations with the daemon's
+    # credentials": the backing phase of every fuse-bpf operation runs with the mounter's
+    # credentials (override_creds/revert_creds, as overlayfs does), not the caller's.
+    "override_creds": False,
 }
 
 
@@ -62,7 +71,8 @@ class FuseMount:
     Public attributes: ``kernel``, ``sb``, ``mnt`` (the VFS mount), ``conn``, ``daemon``,
     ``root`` (the root :class:`FuseInode`), and the options (``root_dir``, ``root_bpf``,
     ``no_daemon``, ``default_permissions``, ``allow_other``, ``user_id``, ``group_id``,
-    ``rootmode``, ``variant``, ``quirks``, ``android_canonical_path``, ``readdir_bufsize``).
+    ``rootmode``, ``variant``, ``quirks``, ``android_canonical_path``, ``readdir_bufsize``,
+    ``posix_locks_on_backing``, ``override_creds``).
     """
 
     def __init__(
@@ -80,6 +90,10 @@ class FuseMount:
         self.quirks: bool = bool(opts["quirks"])
         acp = opts["android_canonical_path"]
         self.android_canonical_path: bool = self.variant == "ack" if acp is None else bool(acp)
+        self.posix_locks_on_backing: bool = bool(opts["posix_locks_on_backing"])
+        self.override_creds: bool = bool(opts["override_creds"])
+        #: the mounter's credentials, taken at mount time (``fc->cred`` style)
+        self.mounter_cred: Cred | None = None
         rb = opts["readdir_bufsize"]
         self.readdir_bufsize: int = uapi.PAGE_SIZE if rb is None else int(rb)
         self.root_dir: str | None = None
@@ -255,6 +269,7 @@ def mount_fuse(
         if not tgt.inode.is_dir:
             raise oserror(errno.ENOTDIR)
         fm = FuseMount(k, daemon, no_daemon, opts)
+        fm.mounter_cred = mounter.cred
         sb = fm.sb
         root_dentry = Dentry(name="/", parent=None, sb=sb)
         root_dentry.instantiate(fm.root)

@@ -610,6 +610,37 @@ class LowerInode(Inode):
         inode = self._new_object(dentry, st.S_IFLNK | 0o777, cred, data)
         return inode
 
+    has_fileattr = True  # shmem_fileattr_get/set
+
+    def fileattr_get(self, file: File) -> int:
+        from simfs.vfs.ioctl import shmem_fileattr_get
+
+        return shmem_fileattr_get(self)
+
+    def fileattr_set(self, file: File, flags: int) -> None:
+        from simfs.vfs.ioctl import shmem_fileattr_set
+
+        shmem_fileattr_set(self, flags)
+
+    def tmpfile(self, mode: int, cred: Cred) -> Inode:
+        """``shmem_tmpfile``: ``shmem_get_inode`` owned as a create would be, never added
+        to the directory (link count 0, the directory's times untouched)."""
+        gid = self.gid if self.mode & st.S_ISGID else cred.fsgid
+        obj = FakeFile(cast(Any, "#tmpfile"), st_mode=mode, contents=cast(Any, b""),
+                       filesystem=self.sb.store)
+        obj._simfs_pages = set()
+        obj.st_uid = cred.fsuid
+        obj.st_gid = gid
+        now = self.sb.now()
+        obj.st_atime_ns = obj.st_mtime_ns = obj.st_ctime_ns = now
+        obj._simfs_seen = True
+        obj.st_nlink = 0
+        # FakeDirectory.add_entry would number it; an unnamed inode needs its ino now
+        self.sb.store.last_ino += 1
+        obj.st_ino = self.sb.store.last_ino
+        obj.st_dev = self.obj.st_dev
+        return self.sb.iget(obj)
+
     def link(self, old_dentry: Dentry, dentry: Dentry, cred: Cred) -> Inode:
         """``shmem_link``: same object under a second name; ctime of the inode moves."""
         inode = cast(LowerInode, old_dentry.inode)

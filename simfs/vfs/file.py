@@ -47,6 +47,8 @@ class File:
     refs: int = 0
     id: int = field(default=0)
     released: bool = False
+    #: ``f_cred``: the opener's credentials (None where simfs does not record them)
+    f_cred: Any = None
 
     @property
     def readable(self) -> bool:

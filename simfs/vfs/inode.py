@@ -22,6 +22,7 @@ from simfs.vfs.cred import Cred
 
 if TYPE_CHECKING:
     from simfs.vfs.file import File
+    from simfs.vfs.locks import PosixLock
     from simfs.vfs.mount import Path
 
 __all__ = [
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 # Permission masks (include/linux/fs.h)
+#: include/uapi/linux/fs.h inode flags the VFS checks (S_IMMUTABLE, S_APPEND); issue 17
+FS_IMMUTABLE_FL = 0x00000010
+FS_APPEND_FL = 0x00000020
+
 MAY_EXEC = 0x1
 MAY_WRITE = 0x2
 MAY_READ = 0x4
@@ -212,12 +217,19 @@ class Inode:
     generation: int = 0
     #: S_DEAD: set when the directory is removed (IS_DEADDIR), never from the link count
     dead: bool = False
+    #: I_LINKABLE: an O_TMPFILE inode (opened without O_EXCL) that linkat may name once
+    linkable: bool = False
+    #: FS_*_FL inode flags (FS_IOC_GETFLAGS); S_IMMUTABLE/S_APPEND follow from them
+    fsflags: int = 0
+    #: ``i_op->fileattr_get/set`` exist (tmpfs: yes; simfs.vfs.ioctl)
+    has_fileattr: bool = False
 
     def __init__(self, sb: SuperBlock) -> None:
         self.sb = sb
         self.open_count = 0
         self.aliases: list[Dentry] = []
         self.flock_holders: dict[int, str] = {}  # open-file id -> "sh"/"ex"
+        self.posix_locks: list[PosixLock] = []  # i_flctx->flc_posix, in list order
 
     # convenience -----------------------------------------------------------------
     @property
@@ -365,8 +377,48 @@ class Inode:
         target, tfile = self.lock_target(file)
         flock_lock_inode(target, tfile, operation)
 
+    def unlocked_ioctl(self, file: File, request: int, buf: bytes | None) -> Any:
+        """``f_op->unlocked_ioctl`` for what ``do_vfs_ioctl`` does not handle: the ioctl's
+        result (an int, or the argument buffer as left); ENOTTY (``-ENOIOCTLCMD``) by
+        default."""
+        raise oserror(errno.ENOTTY)
+
+    def fileattr_get(self, file: File) -> int:
+        """``i_op->fileattr_get`` (only called when ``has_fileattr``)."""
+        raise oserror(errno.ENOTTY)
+
+    def fileattr_set(self, file: File, flags: int) -> None:
+        """``i_op->fileattr_set`` (only called when ``has_fileattr``)."""
+        raise oserror(errno.ENOTTY)
+
+    def atomic_tmpfile(
+        self, dentry: Dentry, file: File, flags: int, mode: int, cred: Cred
+    ) -> Inode | None:
+        """``i_op->tmpfile`` of a filesystem that creates and opens at once (FUSE's
+        TMPFILE): the new inode, with ``file`` opened on it; None: use :meth:`tmpfile`."""
+        return None
+
+    def tmpfile(self, mode: int, cred: Cred) -> Inode:
+        """``i_op->tmpfile``: a new inode with no name (nlink 0) in this directory's
+        filesystem; EOPNOTSUPP where the filesystem has no tmpfile."""
+        raise oserror(errno.EOPNOTSUPP)
+
+    def lock(self, file: File, cmd: int, request: PosixLock) -> PosixLock | None:
+        """``f_op->lock`` (or ``posix_lock_file``/``posix_test_lock`` without one).
+
+        F_GETLK: the conflicting lock or None.  F_SETLK/F_SETLKW: None when applied, the
+        blocker when the request must sleep; EAGAIN/EDEADLK as ``posix_lock_inode``.
+        """
+        from simfs.vfs.locks import F_GETLK, posix_lock_file, posix_test_lock
+
+        if cmd == F_GETLK:
+            return posix_test_lock(self.posix_locks, request)
+        if request.close and not self.posix_locks:
+            return None  # locks_remove_posix: no flc_posix, nothing to do
+        return posix_lock_file(self, request, self.sb.kernel.blocked_locks)
+
     def lock_target(self, file: File) -> tuple[Inode, File]:
-        """Where POSIX/BSD locks really live (fuse-bpf redirects to the lower file)."""
+        """Where BSD locks really live (fuse-bpf redirects to the lower file)."""
         return self, file
 
     def mmap_target(self, file: File) -> tuple[Inode, File]:

@@ -21,6 +21,7 @@ from simfs.vfs.inode import (
     ATTR_ATIME_SET,
     ATTR_CTIME,
     ATTR_FORCE,
+    ATTR_GID,
     ATTR_KILL_PRIV,
     ATTR_KILL_SGID,
     ATTR_KILL_SUID,
@@ -29,7 +30,11 @@ from simfs.vfs.inode import (
     ATTR_MTIME_SET,
     ATTR_OPEN,
     ATTR_SIZE,
+    ATTR_TIMES_SET,
     ATTR_TOUCH,
+    ATTR_UID,
+    FS_APPEND_FL,
+    FS_IMMUTABLE_FL,
     MAY_APPEND,
     MAY_EXEC,
     MAY_OPEN,
@@ -43,7 +48,7 @@ from simfs.vfs.inode import (
     StatFs,
     oserror,
 )
-from simfs.vfs.locks import flock_release
+from simfs.vfs.locks import flock_release, locks_remove_ofd, locks_remove_posix
 from simfs.vfs.mount import MountTable, Path
 from simfs.vfs.permission import (
     inode_owner_or_capable,
@@ -131,9 +136,12 @@ def vfs_link(old_dentry: Dentry, dir_inode: Inode, new_dentry: Dentry, cred: Cre
         raise oserror(errno.EXDEV)
     if st.S_ISDIR(inode.mode):
         raise oserror(errno.EPERM)
-    if inode.nlink == 0:
+    if inode.fsflags & (FS_APPEND_FL | FS_IMMUTABLE_FL):
+        raise oserror(errno.EPERM)  # vfs_link: IS_APPEND || IS_IMMUTABLE
+    if inode.nlink == 0 and not inode.linkable:
         raise oserror(errno.ENOENT)  # no I_LINKABLE: a deleted file cannot be relinked
     res = dir_inode.link(old_dentry, new_dentry, cred)
+    inode.linkable = False  # vfs_link: an O_TMPFILE inode is linkable once
     if new_dentry.inode is None:
         new_dentry.instantiate(res)
     fsnotify.fsnotify_link(dir_inode, inode, new_dentry)
@@ -250,6 +258,13 @@ def notify_change(k: Kernel, dentry: Dentry, attr: Iattr, cred: Cred) -> None:
     if inode is None:
         raise oserror(errno.ENOENT)
     valid = attr.valid
+    # (simfs's utime marks explicit times with ATIME_SET/MTIME_SET; vfs_utimes's
+    # ATTR_TIMES_SET means the same)
+    explicit = ATTR_MODE | ATTR_UID | ATTR_GID | ATTR_TIMES_SET | ATTR_ATIME_SET | ATTR_MTIME_SET
+    if valid & explicit and inode.fsflags & (FS_APPEND_FL | FS_IMMUTABLE_FL):
+        raise oserror(errno.EPERM)  # notify_change: IS_IMMUTABLE || IS_APPEND
+    if valid & ATTR_TOUCH and inode.fsflags & FS_IMMUTABLE_FL:
+        raise oserror(errno.EPERM)  # notify_change: utimes(NULL) on IS_IMMUTABLE
     if valid & ATTR_TOUCH and not inode_owner_or_capable(inode, cred):
         # utimes(NULL) by a non-owner needs write permission
         inode_permission(inode, MAY_WRITE, cred)
@@ -309,6 +324,8 @@ def do_truncate(
         raise oserror(errno.EINVAL)
     inode = dentry.inode
     assert inode is not None
+    if inode.fsflags & FS_APPEND_FL:
+        raise oserror(errno.EPERM)  # do_ftruncate / vfs_truncate: IS_APPEND
     attr = Iattr(valid=ATTR_SIZE | time_attrs, size=length, file=file)
     # dentry_needs_remove_privs
     kill = should_remove_suid(inode, cred)
@@ -443,6 +460,12 @@ def may_open(path: Path, accmode: int, flags: int, cred: Cred) -> None:
         if accmode & MAY_EXEC:
             raise oserror(errno.EACCES)
     inode_permission(inode, MAY_OPEN | accmode, cred)
+    if inode.fsflags & FS_APPEND_FL:
+        # may_open: an append-only file is opened for writing only in append mode
+        if (flags & os.O_ACCMODE) != os.O_RDONLY and not flags & os.O_APPEND:
+            raise oserror(errno.EPERM)
+        if flags & os.O_TRUNC:
+            raise oserror(errno.EPERM)
     if flags & getattr(os, "O_NOATIME", 0o1000000) and not inode_owner_or_capable(inode, cred):
         raise oserror(errno.EPERM)
 
@@ -451,6 +474,7 @@ def vfs_open(k: Kernel, path: Path, flags: int, cred: Cred, file: File | None = 
     """``vfs_open``/``do_dentry_open``: make the file and call the driver's ``open``."""
     if file is None:
         file = alloc_file(path, flags, open_fmode(flags))
+    file.f_cred = cred  # the opener's credentials (linkat's LOOKUP_LINKAT_EMPTY rule)
     inode = file.inode
     inode.open(file, cred)
     inode.open_count += 1
@@ -482,6 +506,9 @@ def filp_close(k: Kernel, file: File) -> None:
     """``filp_close``: ``flush`` on every close of a descriptor (not for O_PATH)."""
     if not file.is_path:
         file.inode.flush(file)
+        # locks_remove_posix(filp, current->files): any close drops the process's locks
+        if k.current is not None:
+            locks_remove_posix(file.inode, file, k.current)
 
 
 def fput(k: Kernel, file: File) -> None:
@@ -494,6 +521,8 @@ def fput(k: Kernel, file: File) -> None:
     fsnotify.fsnotify_close(file)  # __fput: before ->release
     lock_inode, lock_file = inode.lock_target(file) if not file.is_path else (inode, file)
     flock_release(lock_inode, lock_file)
+    if not file.is_path:
+        locks_remove_ofd(inode, file)  # locks_remove_file: the description's OFD locks
     if not file.is_path:
         if st.S_ISFIFO(inode.mode):
             from simfs.vfs.pipe import fifo_release
@@ -581,6 +610,10 @@ def vfs_fallocate(k: Kernel, file: File, mode: int, offset: int, length: int) ->
     if not file.writable:
         raise oserror(errno.EBADF)
     inode = file.inode
+    if mode & ~FALLOC_FL_KEEP_SIZE and inode.fsflags & FS_APPEND_FL:
+        raise oserror(errno.EPERM)  # vfs_fallocate: IS_APPEND
+    if inode.fsflags & FS_IMMUTABLE_FL:
+        raise oserror(errno.EPERM)  # vfs_fallocate: IS_IMMUTABLE
     if st.S_ISDIR(inode.mode):
         raise oserror(errno.EISDIR)
     if not st.S_ISREG(inode.mode):

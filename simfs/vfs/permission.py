@@ -31,6 +31,8 @@ from simfs.vfs.inode import (
     ATTR_SIZE,
     ATTR_TIMES_SET,
     ATTR_UID,
+    FS_APPEND_FL,
+    FS_IMMUTABLE_FL,
     MAY_EXEC,
     MAY_READ,
     MAY_WRITE,
@@ -87,7 +89,10 @@ def generic_permission(inode: Inode, mask: int, cred: Cred) -> None:
 
 
 def inode_permission(inode: Inode, mask: int, cred: Cred) -> None:
-    """``inode_permission``: the driver's ``permission`` hook (default generic)."""
+    """``inode_permission``: no writing an immutable inode (EPERM), then the driver's
+    ``permission`` hook (default generic)."""
+    if mask & MAY_WRITE and inode.fsflags & FS_IMMUTABLE_FL:
+        raise oserror(errno.EPERM)  # inode_permission: IS_IMMUTABLE
     inode.permission(mask, cred)
 
 
@@ -125,8 +130,10 @@ def may_delete(dir_inode: Inode, victim: Dentry, isdir: bool, cred: Cred) -> Non
     if inode is None:
         raise oserror(errno.ENOENT)
     inode_permission(dir_inode, MAY_WRITE | MAY_EXEC, cred)
-    if check_sticky(dir_inode, inode, cred):
-        raise oserror(errno.EPERM)
+    if dir_inode.fsflags & FS_APPEND_FL:
+        raise oserror(errno.EPERM)  # may_delete: IS_APPEND(dir)
+    if check_sticky(dir_inode, inode, cred) or inode.fsflags & (FS_APPEND_FL | FS_IMMUTABLE_FL):
+        raise oserror(errno.EPERM)  # may_delete: sticky, IS_APPEND, IS_IMMUTABLE
     if isdir:
         if not st.S_ISDIR(inode.mode):
             raise oserror(errno.ENOTDIR)
@@ -272,6 +279,8 @@ XATTR_USER_PREFIX = "user."
 
 def xattr_permission(inode: Inode, name: str, mask: int, cred: Cred) -> None:
     """``xattr_permission``: namespace rules, then ``inode_permission``."""
+    if mask & MAY_WRITE and inode.fsflags & (FS_APPEND_FL | FS_IMMUTABLE_FL):
+        raise oserror(errno.EPERM)  # xattr_permission: IS_IMMUTABLE || IS_APPEND
     if name.startswith(XATTR_SECURITY_PREFIX):
         # commoncap (cap_inode_setxattr/removexattr): security.* other than
         # security.capability needs CAP_SYS_ADMIN to change

@@ -49,6 +49,14 @@ class PipeInode(Inode):
         self.blocks = 0
         self.buffer = bytearray()
 
+    def unlocked_ioctl(self, file: File, request: int, buf: bytes | None) -> Any:
+        """``pipe_ioctl``: FIONREAD writes the bytes queued; others ENOTTY."""
+        from simfs.vfs.ioctl import FIONREAD, put_int
+
+        if request != FIONREAD:
+            raise oserror(errno.ENOTTY)
+        return put_int(buf, len(self.buffer))
+
     def read(self, file: File, offset: int, size: int) -> bytes:
         if not self.buffer:
             raise oserror(errno.EAGAIN)  # would block: nothing can ever write meanwhile

@@ -109,6 +109,70 @@ def probe_unlinked_open(o: Any, m: str) -> list[Any]:
     return out
 
 
+def probe_ofd_locks(o: Any, m: str) -> list[Any]:
+    """Issue 17: passthrough_ll has no getlk/setlk, so FUSE_POSIX_LOCKS is not negotiated
+    and the kernel keeps the locks itself (``fc->no_lock``).  OFD locks conflict between
+    two descriptions of one process, so one process shows it."""
+    import fcntl as pyfcntl
+    import struct
+
+    fc = getattr(o, "fcntl", None) or pyfcntl.fcntl
+
+    def lk(fd: int, cmd: int, t: int, s: int, n: int) -> Any:
+        return _outcome(
+            lambda: list(struct.unpack("hhqqi", fc(fd, cmd, struct.pack("hhqqi", t, 0, s, n, 0))))
+        )
+
+    f = f"{m}/f"
+    a, b = o.open(f, os.O_RDWR), o.open(f, os.O_RDWR)
+    out = [
+        lk(a, pyfcntl.F_OFD_SETLK, pyfcntl.F_WRLCK, 0, 10),
+        lk(b, pyfcntl.F_OFD_GETLK, pyfcntl.F_RDLCK, 5, 0),
+        lk(b, pyfcntl.F_OFD_SETLK, pyfcntl.F_RDLCK, 5, 1),
+        lk(b, pyfcntl.F_OFD_SETLK, pyfcntl.F_WRLCK, 10, 5),
+        lk(a, pyfcntl.F_OFD_SETLK, pyfcntl.F_UNLCK, 2, 2),
+        lk(b, pyfcntl.F_OFD_GETLK, pyfcntl.F_WRLCK, 0, 0),
+        lk(b, pyfcntl.F_OFD_SETLK, pyfcntl.F_WRLCK, 2, 2),
+    ]
+    o.close(a)
+    out.append(lk(b, pyfcntl.F_OFD_SETLK, pyfcntl.F_WRLCK, 0, 0))
+    o.close(b)
+    return out
+
+
+def probe_ioctl(o: Any, m: str) -> list[Any]:
+    """Issue 17: FS_IOC_GETFLAGS/SETFLAGS on a FUSE file become FUSE_IOCTL requests
+    (``fuse_fileattr_get`` -> ``fuse_priv_ioctl``), which passthrough_ll does not answer;
+    FIONREAD is the VFS's own (``i_size - f_pos``)."""
+    import fcntl as pyfcntl
+
+    ioctl = getattr(o, "ioctl", None) or pyfcntl.ioctl
+    fd = o.open(f"{m}/f", os.O_RDWR)
+    dfd = o.open(m, os.O_RDONLY)
+    out = [
+        _outcome(lambda: list(ioctl(fd, 0x80086601, bytes(4)))),
+        _outcome(lambda: list(ioctl(fd, 0x40086602, bytes(4)))),
+        _outcome(lambda: list(ioctl(fd, 0x541B, bytes(4)))),
+        _outcome(lambda: list(ioctl(dfd, 0x80086601, bytes(4)))),
+        _outcome(lambda: list(ioctl(dfd, 0x541B, bytes(4)))),
+    ]
+    o.close(fd)
+    o.close(dfd)
+    return out
+
+
+def probe_tmpfile(o: Any, m: str) -> list[Any]:
+    """Issue 17: O_TMPFILE on a FUSE directory.  Mainline sends FUSE_TMPFILE; a daemon
+    without it (libfuse 3.14's passthrough_ll answers ENOSYS) makes it EOPNOTSUPP
+    (``fuse_tmpfile``: ``fc->no_tmpfile``); simfs does not send the request and answers
+    EOPNOTSUPP at once."""
+    return [
+        _outcome(lambda: o.open(m, os.O_TMPFILE | os.O_RDWR, 0o600)),
+        _outcome(lambda: o.open(m, os.O_TMPFILE | os.O_RDONLY, 0o600)),
+        _outcome(lambda: o.open(f"{m}/f", os.O_TMPFILE | os.O_RDWR, 0o600)),
+    ]
+
+
 #: name -> (probe, extra mount options, daemon: "ll" = passthrough_ll serving LOWER,
 #: "hl" = libfuse's high-level passthrough serving "/" with ACCESS answered by access(2))
 PROBES: dict[str, tuple[Probe, str, str]] = {
@@ -118,6 +182,9 @@ PROBES: dict[str, tuple[Probe, str, str]] = {
     "chown_noop": (probe_chown_noop, "", "ll"),
     "relink": (probe_relink, "", "ll"),
     "unlinked_open": (probe_unlinked_open, "", "ll"),
+    "ofd_locks_local": (probe_ofd_locks, "", "ll"),
+    "ioctl_no_handler": (probe_ioctl, "", "ll"),
+    "tmpfile_no_handler": (probe_tmpfile, "", "ll"),
 }
 HIGH_LEVEL_SRC = record.EXAMPLE_SRC.parent / "passthrough.c"
 

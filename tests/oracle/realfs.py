@@ -78,6 +78,21 @@ class RealOs:
     def flock(self, fd: int, operation: int) -> None:
         fcntl.flock(fd, operation)
 
+    # issue 17: the fcntl-module calls simfs.Process names, and linkat(2) through glibc
+    def fcntl(self, fd: int, cmd: int, arg: Any = 0) -> Any:
+        return fcntl.fcntl(fd, cmd, arg)
+
+    def lockf(self, fd: int, cmd: int, len: int = 0, start: int = 0, whence: int = 0) -> None:
+        fcntl.lockf(fd, cmd, len, start, whence)
+
+    def ioctl(self, fd: int, request: int, arg: Any = 0) -> Any:
+        return fcntl.ioctl(fd, request, arg)
+
+    def linkat(self, src_dir_fd: int, src: Any, dst_dir_fd: int, dst: Any, flags: int = 0) -> None:
+        fn = _libc.linkat
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        _check(fn(src_dir_fd, _path_bytes(src), dst_dir_fd, _path_bytes(dst), flags))
+
     def getdents(self, fd: int, count: int = 32768) -> list[tuple[str, int, int, int]]:
         """ONE ``getdents64`` call with a ``count``-byte buffer (glibc's 32 KiB by
         default), as ``simfs.Process.getdents``: ``(name, d_ino, d_type, d_off)`` each."""
