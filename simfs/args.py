@@ -23,6 +23,7 @@ __all__ = [
     "as_fileno",
     "as_id",
     "as_off",
+    "as_read_count",
     "as_ssize",
     "umode",
 ]
@@ -69,6 +70,19 @@ def as_ssize(value: Any) -> int:
     if not _LONG_MIN <= v <= _LONG_MAX:
         raise OverflowError("Python int too large to convert to C ssize_t")
     return v
+
+
+#: ``PyBytes_FromStringAndSize`` refuses sizes past ``PY_SSIZE_T_MAX`` minus its header.
+_BYTES_MAX = 2**63 - 1 - 33
+
+
+def as_read_count(value: Any) -> int:
+    """The count of ``os.read``/``os.pread``: a ``Py_ssize_t``, for which CPython then
+    allocates the result bytes before the call (too large -> OverflowError)."""
+    n = as_ssize(value)
+    if n > _BYTES_MAX:
+        raise OverflowError("byte string is too large")
+    return n
 
 
 def as_off(value: Any) -> int:

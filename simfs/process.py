@@ -26,6 +26,7 @@ from simfs.args import (
     as_fileno,
     as_id,
     as_off,
+    as_read_count,
     as_ssize,
     umode,
 )
@@ -511,12 +512,12 @@ class Process:
 
     def read(self, fd: int, n: int) -> bytes:
         """``os.read``."""
-        fd, n = as_fd(fd), as_ssize(n)
+        fd, n = as_fd(fd), as_read_count(n)
         return self._sys("read", lambda: ops.vfs_read(self.kernel, self._file(fd), n, None), fd, n)
 
     def pread(self, fd: int, n: int, offset: int) -> bytes:
         """``os.pread``."""
-        fd, n, offset = as_fd(fd), as_ssize(n), as_off(offset)
+        fd, n, offset = as_fd(fd), as_read_count(n), as_off(offset)
 
         def do() -> bytes:
             f = self._file(fd)

@@ -38,6 +38,8 @@ CASES: list[Case] = [
     ("read n -1", lambda o, b, fd, fd2: o.read(fd, -1)),
     ("read n 2**63", lambda o, b, fd, fd2: o.read(fd, 2**63)),
     ("read n str", lambda o, b, fd, fd2: o.read(fd, "1")),
+    ("read n 2**63-1", lambda o, b, fd, fd2: o.read(fd, 2**63 - 1)),
+    ("pread n 2**63-33", lambda o, b, fd, fd2: o.pread(fd, 2**63 - 33, 0)),
     ("pread off -1", lambda o, b, fd, fd2: o.pread(fd, 1, -1)),
     ("pread off 2**63", lambda o, b, fd, fd2: o.pread(fd, 1, 2**63)),
     ("pread n -1", lambda o, b, fd, fd2: o.pread(fd, -1, 0)),
