@@ -21,7 +21,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
@@ -105,7 +105,7 @@ def run_trial(entry: Entry, seed: int, settings: Settings | None = None) -> Tria
         try:
             machine = entry.machine()
             base = settings if settings is not None else machine.TestCase.settings
-            test = get_state_machine_test(  # type: ignore[no-untyped-call]
+            test = cast(Any, get_state_machine_test)(  # untyped in older hypothesis
                 machine, settings=Settings(base, database=None, derandomize=False)
             )
             hypothesis_seed(seed)(test)()

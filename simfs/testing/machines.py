@@ -46,7 +46,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from hypothesis import event, note, target
 from hypothesis import strategies as hst
@@ -568,7 +568,8 @@ class SyscallMachine(RuleBasedStateMachine):
             def runTest(self) -> None:
                 check_machine_settings(self.settings, machine)
                 before = machine.coverage.examples
-                run_state_machine_as_test(machine, settings=self.settings)  # type: ignore[no-untyped-call]
+                # cast: hypothesis before 6.16x leaves this function untyped
+                cast(Any, run_state_machine_as_test)(machine, settings=self.settings)
                 gap = machine.coverage.unreached(machine.handled, since=before)
                 if gap:
                     warnings.warn(CoverageWarning(machine.__name__, gap), stacklevel=1)
