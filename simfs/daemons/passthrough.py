@@ -208,11 +208,14 @@ class Passthrough(Daemon):
         """libfuse: want what passthrough_ll wants, as far as the kernel offers it."""
         reply = super().init_reply(req)
         init_in = req.args[0] if req.args else None
-        offered = init_in.flags if isinstance(init_in, uapi.FuseInitIn) else 0
+        offered = uapi.init_flags64(init_in) if isinstance(init_in, uapi.FuseInitIn) else 0
         out = cast(uapi.FuseInitOut, reply.args[0])
         import dataclasses
 
-        return Reply(dataclasses.replace(out, flags=self.init_flags & offered))
+        flags, flags2 = uapi.split_init_flags(self.init_flags & offered)
+        # fuse_lowlevel.c do_init: max_stack_depth only goes with FUSE_PASSTHROUGH
+        depth = out.max_stack_depth if flags2 << 32 & uapi.FUSE_PASSTHROUGH_UPSTREAM else 0
+        return Reply(dataclasses.replace(out, flags=flags, flags2=flags2, max_stack_depth=depth))
 
     def handle(self, req: Request) -> Reply | None:
         fn = self._handlers.get(req.opcode)

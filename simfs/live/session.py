@@ -1,0 +1,422 @@
+"""Serve a :class:`simfs.Daemon` on this machine's real kernel through ``/dev/fuse``.
+
+This is the bridge between the simulator and Linux: the same daemon object that answers
+simfs's modelled kernel answers the real one.  Pieces, each one kernel interface:
+
+* :func:`fuse_mount` / :func:`fuse_umount`: ``mount(2)`` of type ``fuse.simfs`` with
+  ``fd=N,rootmode=...,user_id=...,group_id=...`` (what ``fuse_parse_param`` takes, as
+  libfuse's ``fuse_mount_sys`` passes it, with ``MS_NOSUID|MS_NODEV``) and
+  ``umount2(2)`` (plain first, ``MNT_DETACH`` if busy).
+* :class:`LiveDevice`: the daemon's open ``/dev/fuse``: ``read(2)`` one request,
+  ``write(2)`` one reply, and the device ioctls ``FUSE_DEV_IOC_BACKING_OPEN`` /
+  ``FUSE_DEV_IOC_BACKING_CLOSE`` behind :meth:`simfs.Daemon.backing_open` /
+  :meth:`~simfs.Daemon.backing_close`.
+* :func:`serve`: the daemon loop, libfuse's ``fuse_session_loop`` with simfs's rules for a
+  daemon's answer (``OSError`` -> its errno, :class:`~simfs.daemon.DaemonExit` -> close
+  the device, anything else -> ``EIO``, ``None`` -> no reply), recording every request
+  and reply in a :class:`LiveTrace`.
+* :func:`run_live`: one whole session for tests: a forked child enters a private mount
+  namespace (``unshare(CLONE_NEWNS)`` + ``MS_REC|MS_PRIVATE`` on ``/``), opens the device,
+  mounts, runs the daemon loop in a thread of its own (a task that calls into the mount
+  blocks until the daemon answers, so the two cannot share a thread) and the workload in
+  its main thread, unmounts, and sends the results and the trace back through a pipe.
+  Whatever happens (exception, daemon crash, hang past ``timeout``), the child ends, and
+  with it its mount namespace and its ``/dev/fuse`` descriptor: the kernel aborts the
+  connection and drops the mount, so nothing outlives the call.
+
+No thread or process is ever created inside the simulator: only here, where a real kernel
+is served.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import pickle
+import select
+import signal
+import stat as st
+import struct
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from simfs import uapi
+from simfs.daemon import Daemon, DaemonExit, Reply, Request
+from simfs.errors import SimfsError
+from simfs.live.osproc import OsProcess
+from simfs.live.wire import WireState, decode_request, encode_reply
+
+__all__ = [
+    "LiveDevice",
+    "LiveError",
+    "LiveResult",
+    "LiveTrace",
+    "fuse_mount",
+    "fuse_umount",
+    "live_unavailable",
+    "run_live",
+    "serve",
+]
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 0x2
+CLONE_NEWNS = 0x00020000
+DEV_FUSE = "/dev/fuse"
+#: ``fuse_dev_do_read`` refuses a buffer smaller than this or than header + write_in +
+#: max_write; simfs daemons' max_write is at most 1 MiB.
+_READ_SLACK = uapi.FuseInHeader.SIZE + uapi.FuseWriteIn.SIZE + uapi.FUSE_MIN_READ_BUFFER
+
+
+class LiveError(SimfsError):
+    """The bridge could not do what was asked (no ``/dev/fuse``, not root, a hang...)."""
+
+
+def live_unavailable() -> str | None:
+    """Why a real FUSE mount cannot be made here, or ``None`` if it can."""
+    if os.uname().sysname != "Linux":
+        return "not Linux"
+    if not os.path.exists(DEV_FUSE):
+        return f"{DEV_FUSE} does not exist (no FUSE in this kernel or container)"
+    if os.geteuid() != 0:
+        return "not root: mounting FUSE with fd= needs CAP_SYS_ADMIN (/dev/fuse is 0600 here)"
+    try:
+        fd = os.open(DEV_FUSE, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return f"cannot open {DEV_FUSE}: {e.strerror}"
+    os.close(fd)
+    return None
+
+
+def _check(ret: int, what: str, *names: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", *names)
+
+
+def fuse_mount(
+    mountpoint: str,
+    devfd: int,
+    *,
+    rootmode: int = st.S_IFDIR,
+    user_id: int = 0,
+    group_id: int = 0,
+    default_permissions: bool = False,
+    allow_other: bool = False,
+    max_read: int | None = None,
+    source: str = "simfs",
+) -> None:
+    """``mount(2)`` a FUSE filesystem served through ``devfd`` on ``mountpoint``."""
+    opts = [f"fd={devfd}", f"rootmode={rootmode:o}", f"user_id={user_id}", f"group_id={group_id}"]
+    if default_permissions:
+        opts.append("default_permissions")
+    if allow_other:
+        opts.append("allow_other")
+    if max_read is not None:
+        opts.append(f"max_read={max_read}")
+    ret = _libc.mount(
+        source.encode(),
+        os.fsencode(mountpoint),
+        b"fuse.simfs",
+        MS_NOSUID | MS_NODEV,
+        ",".join(opts).encode(),
+    )
+    _check(ret, "mount", mountpoint)
+
+
+def fuse_umount(mountpoint: str) -> None:
+    """``umount2(2)``: plain (the superblock goes, the connection is aborted), or lazily
+    (``MNT_DETACH``) when something still uses the mount.  A mount already gone is fine."""
+    target = os.fsencode(mountpoint)
+    if _libc.umount2(target, 0) == 0:
+        return
+    err = ctypes.get_errno()
+    if err == errno.EINVAL:  # not a mount point (any more)
+        return
+    _check(_libc.umount2(target, MNT_DETACH), "umount2(MNT_DETACH)", mountpoint)
+
+
+def enter_private_mount_namespace() -> None:
+    """``unshare(CLONE_NEWNS)`` and make every mount private, as ``unshare -m`` does."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+
+
+# ============================================================================================
+# The device
+
+
+class LiveDevice:
+    """An open ``/dev/fuse`` (the daemon's end of one connection)."""
+
+    def __init__(self, fd: int | None = None) -> None:
+        self.fd = os.open(DEV_FUSE, os.O_RDWR | os.O_CLOEXEC) if fd is None else fd
+        self.closed = False
+
+    def backing_open(self, fd: int, flags: int = 0) -> int:
+        """``ioctl(FUSE_DEV_IOC_BACKING_OPEN, {fd, flags})``: the new backing id."""
+        arg = bytearray(uapi.FuseBackingMap(fd=fd, flags=flags).pack())
+        return int(fcntl.ioctl(self.fd, uapi.FUSE_DEV_IOC_BACKING_OPEN, arg, True))
+
+    def backing_close(self, backing_id: int) -> None:
+        """``ioctl(FUSE_DEV_IOC_BACKING_CLOSE, &id)``."""
+        arg = bytearray(struct.pack("<I", backing_id & 0xFFFFFFFF))
+        fcntl.ioctl(self.fd, uapi.FUSE_DEV_IOC_BACKING_CLOSE, arg, True)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self.fd)
+
+
+# ============================================================================================
+# The daemon loop
+
+
+@dataclass
+class LiveExchange:
+    """One request as the daemon read it, and what it wrote back (``None``: nothing)."""
+
+    request: Request
+    reply: Reply | None
+    #: ``errno`` of a refused ``write(2)`` of the reply (0: accepted)
+    write_error: int = 0
+    #: why the reply is what it is, when the daemon did not return it itself
+    note: str = ""
+
+    @property
+    def opcode(self) -> str:
+        return self.request.name
+
+
+@dataclass
+class LiveTrace:
+    """Every exchange of a served connection, in the order the daemon read them."""
+
+    exchanges: list[LiveExchange] = field(default_factory=list)
+
+    def requests(self) -> list[Request]:
+        return [x.request for x in self.exchanges]
+
+    def request_opcodes(self) -> list[str]:
+        return [x.opcode for x in self.exchanges]
+
+    def clear(self) -> None:
+        self.exchanges.clear()
+
+
+def _answer(daemon: Daemon, req: Request) -> tuple[Reply | None, str, bool]:
+    """(reply, note, exit) for one request, with simfs's rules for a daemon's answer."""
+    try:
+        if req.opcode == uapi.FUSE_INIT:
+            return daemon.init(req), "", False
+        return daemon.handle(req), "", False
+    except DaemonExit:
+        return None, "daemon exit", True
+    except OSError as e:
+        err = e.errno if e.errno and e.errno > 0 else errno.EIO
+        return Reply.error(err), f"OSError {errno.errorcode.get(err, err)}", False
+    except Exception as e:  # the daemon's bug fails this request, as in the simulator
+        return Reply.error(errno.EIO), f"daemon_exception {type(e).__name__}: {e}", False
+
+
+def serve(
+    daemon: Daemon,
+    dev: LiveDevice,
+    trace: LiveTrace | None = None,
+    *,
+    on_init: Callable[[], None] | None = None,
+) -> None:
+    """Read requests and answer them until the connection ends.
+
+    Ends when ``read(2)`` fails ``ENODEV`` (unmounted or aborted), when the daemon raises
+    :class:`DaemonExit`, or when the device is closed.  ``on_init`` runs after the INIT
+    reply is written.
+    """
+    state = WireState()
+    size = max(daemon.max_write, 4096) + _READ_SLACK
+    while not dev.closed:
+        try:
+            buf = os.read(dev.fd, size)
+        except OSError as e:
+            if e.errno in (errno.EINTR, errno.EAGAIN, errno.ENOENT):
+                continue  # ENOENT: the request was interrupted before it was read
+            if e.errno in (errno.ENODEV, errno.EBADF):
+                return
+            raise
+        req = decode_request(buf, state)
+        reply, note, leave = _answer(daemon, req)
+        if leave:
+            if trace is not None:
+                trace.exchanges.append(LiveExchange(req, None, note=note))
+            dev.close()
+            return
+        if req.opcode == uapi.FUSE_INIT and reply is not None:
+            state.negotiated(reply)
+        x = LiveExchange(req, reply, note=note)
+        if trace is not None:
+            trace.exchanges.append(x)
+        if reply is None:
+            continue
+        try:
+            os.write(dev.fd, encode_reply(req, reply))
+        except OSError as e:
+            x.write_error = e.errno or 0
+            daemon.write_failed(req, reply, e.errno or 0)
+        if req.opcode == uapi.FUSE_INIT and on_init is not None:
+            on_init()
+
+
+# ============================================================================================
+# One session, in a child process
+
+
+@dataclass
+class LiveResult:
+    """What :func:`run_live` brings back: the workload's return value and the trace."""
+
+    value: Any
+    trace: LiveTrace
+    daemon_error: str = ""
+
+
+_T = TypeVar("_T")
+
+
+def _child(
+    daemon: Daemon,
+    mountpoint: str,
+    workload: Callable[[str], Any],
+    mount_options: dict[str, Any],
+    wfd: int,
+    serve_timeout: float,
+) -> None:
+    result: dict[str, Any] = {}
+    trace = LiveTrace()
+    dev: LiveDevice | None = None
+    mounted = False
+    daemon_error: list[str] = []
+    try:
+        enter_private_mount_namespace()
+        dev = LiveDevice()
+        daemon.attach(OsProcess())
+        daemon.attach_device(dev)
+        fuse_mount(mountpoint, dev.fd, **mount_options)
+        mounted = True
+        device = dev
+
+        def loop() -> None:
+            try:
+                serve(daemon, device, trace)
+            except BaseException:
+                daemon_error.append(traceback.format_exc())
+
+        t = threading.Thread(target=loop, name="simfs-live-daemon", daemon=True)
+        t.start()
+        try:
+            result["value"] = workload(mountpoint)
+        finally:
+            fuse_umount(mountpoint)
+            mounted = False
+            t.join(serve_timeout)
+            if t.is_alive():
+                daemon_error.append("daemon loop still running after unmount")
+    except BaseException as e:
+        result["error"] = e
+        result["tb"] = traceback.format_exc()
+    finally:
+        if mounted:
+            try:
+                fuse_umount(mountpoint)
+            except OSError:
+                pass
+        if dev is not None:
+            dev.close()
+    result["trace"] = trace
+    result["daemon_error"] = "".join(daemon_error)
+    try:
+        data = pickle.dumps(result)
+    except Exception as e:
+        data = pickle.dumps(
+            {"error": LiveError(f"result not picklable: {e}"), "trace": LiveTrace()}
+        )
+    with os.fdopen(wfd, "wb") as w:
+        w.write(data)
+
+
+def run_live(
+    daemon: Daemon,
+    mountpoint: str,
+    workload: Callable[[str], _T],
+    *,
+    timeout: float = 60.0,
+    **mount_options: Any,
+) -> LiveResult:
+    """Serve ``daemon`` on ``mountpoint`` (an existing empty directory) in a private mount
+    namespace, run ``workload(mountpoint)`` against it, unmount, and return its value and
+    the trace of requests.
+
+    ``mount_options`` are :func:`fuse_mount`'s (``default_permissions``, ``rootmode``...).
+    An exception in the workload is raised again here (its traceback is in the note); a
+    session that does not finish within ``timeout`` seconds is killed and raises
+    :class:`LiveError`.  Raises :class:`LiveError` when :func:`live_unavailable` says why.
+    """
+    why = live_unavailable()
+    if why is not None:
+        raise LiveError(f"cannot serve on the real kernel: {why}")
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 0
+        try:
+            os.close(rfd)
+            _child(daemon, mountpoint, workload, mount_options, wfd, min(10.0, timeout))
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                raise LiveError(
+                    f"live session on {mountpoint} did not finish in {timeout:g}s; killed it "
+                    "(a request the daemon never answered, or a workload that hangs)"
+                )
+            ready, _, _ = select.select([rfd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(rfd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(rfd)
+        os.waitpid(pid, 0)
+    if not chunks:
+        raise LiveError("live session child died without a result")
+    result = pickle.loads(b"".join(chunks))
+    if "error" in result:
+        err = result["error"]
+        if isinstance(err, BaseException):
+            err.add_note(f"in the live session child:\n{result.get('tb', '')}")
+            raise err
+    return LiveResult(result["value"], result["trace"], result.get("daemon_error", ""))
