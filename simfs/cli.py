@@ -8,6 +8,7 @@
     simfs compare NAME                  its workload on a bind mount, classic FUSE,
                                         FUSE-BPF passthrough and its own mount, side by side
     simfs bench [--quick]               ops/s against pyfakefs, and scaling with dir size
+    simfs serve SOURCE MNT [--run CMD]  a daemon served on the real kernel (simfs.live)
 
 ``python -m simfs`` is the same program.  :func:`main` takes an argument list and returns
 the exit status (0 success, 1 a scenario's check failed, 2 a usage error such as an
@@ -121,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="time budget per measurement (default 0.3, --quick 0.05)",
     )
+    from simfs.live.cli import add_serve_parser  # issue 15: the live bridge
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -155,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
 
+    if args.command == "serve":
+        from simfs.live.cli import run_serve
+
+        return run_serve(args, out, err)
     found, failures = scenario_lib.discover(args.scenarios)
     if args.command == "list":
         return _list(out, found, failures)

@@ -20,6 +20,15 @@ RENAME2 flags and FALLOCATE modes are served (``rename_flags``; passthrough_ll a
 EINVAL / EOPNOTSUPP); ``flush=False`` answers FLUSH with ENOSYS (the recordings'
 ``passthrough_ll_noflush`` build); ``negative_timeout`` replies nodeid 0 for a missing
 name (passthrough_hp's option; passthrough_ll answers ENOENT).
+
+``passthrough=True`` behaves like libfuse's ``example/passthrough_hp.cc`` on mainline
+6.9+: INIT asks for ``FUSE_PASSTHROUGH_UPSTREAM`` with ``max_stack_depth`` 1 (libfuse's
+``max_backing_stack_depth`` 0, plus the FUSE layer) and drops the writeback cache; the
+first open of an inode registers the opened file with :meth:`~simfs.Daemon.backing_open`
+and every open of that inode answers ``FOPEN_PASSTHROUGH`` with the inode's one backing
+id (``do_passthrough_open``), without ``FOPEN_KEEP_CACHE``; the last release closes the id
+(``sfs_release``).  When ``backing_open`` fails (no CAP_SYS_ADMIN: EPERM) the daemon turns
+passthrough off for good and serves READ/WRITE itself, silently, as passthrough_hp does.
 """
 
 from __future__ import annotations
@@ -127,6 +136,8 @@ class Passthrough(Daemon):
         cache: str = "normal",
         rename_flags: bool = True,
         readdirplus: bool = True,
+        passthrough: bool = False,
+        max_stack_depth: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -146,6 +157,16 @@ class Passthrough(Daemon):
             self.init_flags = self.init_flags & ~(
                 uapi.FUSE_DO_READDIRPLUS | uapi.FUSE_READDIRPLUS_AUTO
             )
+        self.passthrough = passthrough
+        if passthrough:
+            # passthrough_hp sfs_init: passthrough and writeback cache exclude each other
+            self.init_flags = (
+                self.init_flags | uapi.FUSE_PASSTHROUGH_UPSTREAM
+            ) & ~uapi.FUSE_WRITEBACK_CACHE
+            self.max_stack_depth = max_stack_depth
+        #: nodeid -> [backing id, opens] (passthrough_hp's inode.backing_id / nopen)
+        self.backing: dict[int, list[int]] = {}
+        self._fh_node: dict[int, int] = {}
         self.nodes: dict[int, _Node] = {}
         self._by_key: dict[tuple[int, int], int] = {}
         self._next_nodeid = 2
@@ -464,11 +485,30 @@ class Passthrough(Daemon):
             self.nodes[nodeid].path = path
         return Reply()
 
+    def _open_out(self, nodeid: int, fd: int) -> uapi.FuseOpenOut:
+        """passthrough_hp ``do_passthrough_open``: one shared backing id per inode."""
+        flags = self._open_flags()
+        if not self.passthrough:
+            return uapi.FuseOpenOut(fh=fd, open_flags=flags)
+        slot = self.backing.get(nodeid)
+        if slot is None:
+            try:
+                slot = [self.backing_open(fd), 0]
+            except OSError:
+                self.passthrough = False  # "disabling rw passthrough", and no more tries
+                return uapi.FuseOpenOut(fh=fd, open_flags=flags)
+            self.backing[nodeid] = slot
+        slot[1] += 1
+        self._fh_node[fd] = nodeid
+        # open in passthrough mode must drop old page cache
+        flags = (flags & ~uapi.FOPEN_KEEP_CACHE) | uapi.FOPEN_PASSTHROUGH
+        return uapi.FuseOpenOut(fh=fd, open_flags=flags, backing_id=slot[0])
+
     def open(self, req: Request) -> Reply:
         a = cast(uapi.FuseOpenIn, req.args[0])
         flags = a.flags & ~(os.O_NOFOLLOW | _O_LARGEFILE_KERNEL)
         fd = self.proc.open(self._path(req.nodeid), flags)
-        return Reply(uapi.FuseOpenOut(fh=fd, open_flags=self._open_flags()))
+        return Reply(self._open_out(req.nodeid, fd))
 
     def create(self, req: Request) -> Reply:
         a = cast(uapi.FuseCreateIn, req.args[0])
@@ -480,7 +520,7 @@ class Passthrough(Daemon):
         except OSError:
             self.proc.close(fd)
             raise
-        return Reply(self._entry(node, s), uapi.FuseOpenOut(fh=fd, open_flags=self._open_flags()))
+        return Reply(self._entry(node, s), self._open_out(node.nodeid, fd))
 
     def read(self, req: Request) -> Reply:
         a = cast(uapi.FuseReadIn, req.args[0])
@@ -510,6 +550,13 @@ class Passthrough(Daemon):
 
     def release(self, req: Request) -> Reply:
         a = cast(uapi.FuseReleaseIn, req.args[0])
+        nodeid = self._fh_node.pop(a.fh, None)
+        slot = None if nodeid is None else self.backing.get(nodeid)
+        if nodeid is not None and slot is not None:
+            slot[1] -= 1
+            if slot[1] == 0:  # sfs_release: close the shared backing id on the last close
+                del self.backing[nodeid]
+                self.backing_close(slot[0])
         self.proc.close(a.fh)
         return Reply()
 

@@ -17,9 +17,10 @@ simfs's modelled kernel answers the real one.  Pieces, each one kernel interface
   and reply in a :class:`LiveTrace`.
 * :func:`run_live`: one whole session for tests: a forked child enters a private mount
   namespace (``unshare(CLONE_NEWNS)`` + ``MS_REC|MS_PRIVATE`` on ``/``), opens the device,
-  mounts, runs the daemon loop in a thread of its own (a task that calls into the mount
-  blocks until the daemon answers, so the two cannot share a thread) and the workload in
-  its main thread, unmounts, and sends the results and the trace back through a pipe.
+  mounts, forks the workload into a process of its own (a task that calls into the mount
+  blocks until the daemon answers, and a page fault on a mapping blocks with the GIL
+  held, so the two cannot share a process), runs the daemon loop in a thread, unmounts
+  when the workload is done, and sends the results and the trace back through a pipe.
   Whatever happens (exception, daemon crash, hang past ``timeout``), the child ends, and
   with it its mount namespace and its ``/dev/fuse`` descriptor: the kernel aborts the
   connection and drops the mount, so nothing outlives the call.
@@ -75,6 +76,7 @@ MS_NODEV = 0x4
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 0x2
+PR_SET_PDEATHSIG = 1
 CLONE_NEWNS = 0x00020000
 DEV_FUSE = "/dev/fuse"
 #: ``fuse_dev_do_read`` refuses a buffer smaller than this or than header + write_in +
@@ -297,6 +299,39 @@ class LiveResult:
 _T = TypeVar("_T")
 
 
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _pickled(result: dict[str, Any]) -> bytes:
+    try:
+        return pickle.dumps(result)
+    except Exception as e:
+        return pickle.dumps({"error": LiveError(f"result not picklable: {e}")})
+
+
+def _workload_process(
+    workload: Callable[[str], Any], mountpoint: str, dev: LiveDevice, wfd: int
+) -> None:  # pragma: no cover - runs in the grandchild
+    """The task that uses the mount: a process of its own, so that a page fault on a
+    mapping (taken with the GIL held) never waits for a daemon thread of the same process."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the session
+    os.close(dev.fd)  # only the daemon holds the device
+    result: dict[str, Any] = {}
+    try:
+        result["value"] = workload(mountpoint)
+    except BaseException as e:
+        result["error"] = e
+        result["tb"] = traceback.format_exc()
+    with os.fdopen(wfd, "wb") as w:
+        w.write(_pickled(result))
+
+
 def _child(
     daemon: Daemon,
     mountpoint: str,
@@ -304,7 +339,7 @@ def _child(
     mount_options: dict[str, Any],
     wfd: int,
     serve_timeout: float,
-) -> None:
+) -> None:  # pragma: no cover - runs in the session child
     result: dict[str, Any] = {}
     trace = LiveTrace()
     dev: LiveDevice | None = None
@@ -318,6 +353,18 @@ def _child(
         fuse_mount(mountpoint, dev.fd, **mount_options)
         mounted = True
         device = dev
+        rw, ww = os.pipe()
+        wpid = os.fork()  # before any thread exists in this process
+        if wpid == 0:
+            code = 0
+            try:
+                os.close(rw)
+                _workload_process(workload, mountpoint, device, ww)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(ww)
 
         def loop() -> None:
             try:
@@ -328,7 +375,12 @@ def _child(
         t = threading.Thread(target=loop, name="simfs-live-daemon", daemon=True)
         t.start()
         try:
-            result["value"] = workload(mountpoint)
+            data = _read_all(rw)
+            os.close(rw)
+            os.waitpid(wpid, 0)
+            if not data:
+                raise LiveError("the workload process died without a result")
+            result.update(pickle.loads(data))
         finally:
             fuse_umount(mountpoint)
             mounted = False
@@ -348,14 +400,8 @@ def _child(
             dev.close()
     result["trace"] = trace
     result["daemon_error"] = "".join(daemon_error)
-    try:
-        data = pickle.dumps(result)
-    except Exception as e:
-        data = pickle.dumps(
-            {"error": LiveError(f"result not picklable: {e}"), "trace": LiveTrace()}
-        )
     with os.fdopen(wfd, "wb") as w:
-        w.write(data)
+        w.write(_pickled(result))
 
 
 def run_live(
