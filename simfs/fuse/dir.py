@@ -20,7 +20,7 @@ import stat as st
 from typing import TYPE_CHECKING, Any, cast
 
 from simfs import uapi
-from simfs.fuse import backing
+from simfs.fuse import backing, iomode
 from simfs.fuse.dev import FuseArgs
 from simfs.fuse.inode import (
     FUSE_STATX_MODSIZE,
@@ -919,6 +919,7 @@ def fuse_create_open(
     ):
         raise oserror(errno.EIO)
     ff = FuseFile(fh=outopen.fh, nodeid=outentry.nodeid, open_flags=outopen.open_flags)
+    ff.backing_id = outopen.backing_id
     inode = fm.sb.iget(
         outentry.nodeid, outentry.generation, outentry.attr, entry_attr_valid(fm.sb, outentry), 0
     )
@@ -927,6 +928,9 @@ def fuse_create_open(
     dir_changed(dir)
     file.private = ff
     file.inode = inode
+    if fm.variant == "upstream":
+        # fuse_create_open: finish_open(file, entry, fuse_finish_open), sync release on error
+        iomode.fuse_finish_open_upstream(inode, file, ff)
     finish_open_common(inode, file)
     if fc.atomic_o_trunc and trunc:
         inode.truncate_pagecache(0)

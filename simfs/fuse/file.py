@@ -36,7 +36,7 @@ import stat as st
 from typing import TYPE_CHECKING, cast
 
 from simfs import uapi
-from simfs.fuse import backing
+from simfs.fuse import backing, iomode, passthrough
 from simfs.fuse.dev import FuseArgs
 from simfs.fuse.inode import (
     FUSE_STATX_MODSIZE,
@@ -149,6 +149,7 @@ def fuse_file_open(inode: FuseInode, file: File, isdir: bool) -> FuseFile:
                 out = cast(uapi.FuseOpenOut, outs[0])
                 ff.fh = out.fh
                 ff.open_flags = out.open_flags
+                ff.backing_id = out.backing_id
             except OSError as e:
                 if e.errno != errno.ENOSYS:
                     raise
@@ -174,6 +175,8 @@ def fuse_open(inode: FuseInode, file: File, cred: Cred) -> None:
     file.private = ff
     if isdir:
         return
+    if inode.fm.variant == "upstream":
+        iomode.fuse_finish_open_upstream(inode, file, ff)  # EIO for a refused open mode
     finish_open_common(inode, file)
     if not ff.open_flags & uapi.FOPEN_KEEP_CACHE:
         inode.invalidate_pages()
@@ -187,6 +190,8 @@ def fuse_release(inode: FuseInode, file: File) -> None:
     if handled:
         return
     ff = file.private
+    if isinstance(ff, FuseFile) and not isdir:
+        iomode.fuse_file_io_release(inode.sb.kernel, ff, inode)
     if not isinstance(ff, FuseFile) or not ff.release_needed:
         return
     release_flags = 0
@@ -293,8 +298,10 @@ def fuse_read(inode: FuseInode, file: File, offset: int, size: int) -> bytes:
     if handled:
         return cast(bytes, res)
     ff = fuse_file(file)
-    if ff.open_flags & uapi.FOPEN_DIRECT_IO:
+    if ff.open_flags & uapi.FOPEN_DIRECT_IO:  # FOPEN_DIRECT_IO overrides FOPEN_PASSTHROUGH
         return _direct_read(inode, file, ff, offset, size)
+    if ff.passthrough is not None:
+        return passthrough.fuse_passthrough_read_iter(inode, file, offset, size)
     return _cache_read(inode, file, ff, offset, size)
 
 
@@ -439,6 +446,8 @@ def fuse_write(inode: FuseInode, file: File, offset: int, data: bytes) -> int:
         inode.truncate_pagecache_range(offset, offset + len(data) - 1)
         write_update_attr(inode, pos, written)
         return written
+    if ff.passthrough is not None:
+        return passthrough.fuse_passthrough_write_iter(inode, file, offset, data)
     # fuse_cache_write_iter: file_remove_privs (GETXATTR security.capability), then
     # fuse_perform_write
     from simfs.vfs.ops import file_remove_privs

@@ -134,6 +134,11 @@ class FuseFile:
     flock: bool = False
     #: readdir state of a directory handle (``ff->readdir``)
     readdir: dict[str, Any] = field(default_factory=dict)
+    #: mainline passthrough (``variant="upstream"``): ``ff->passthrough``, the backing file
+    #: opened for this fuse file, and ``ff->iomode`` (see :mod:`simfs.fuse.iomode`)
+    passthrough: Any = None
+    iomode: str = "none"
+    backing_id: int = 0  # ff->args->open_outarg.backing_id
 
 
 def fuse_file(file: File) -> FuseFile:
@@ -152,6 +157,8 @@ class FuseSuperBlock(SuperBlock):
     ``fuse_dentry_operations``."""
 
     fs_name = "fuse"
+    #: ``s_stack_depth``: mainline passthrough sets it to the daemon's max_stack_depth
+    s_stack_depth = 0
     magic = uapi.FUSE_SUPER_MAGIC
     blocksize_bits = 12  # fuse_sb_defaults / fuse_fill_super_common: PAGE_SIZE blocks
 
@@ -278,6 +285,10 @@ class FuseInode(Inode):
         self.evicted = False
         self.backing_inode: Inode | None = None
         self.bpf: Any = None
+        # mainline iomode.c: fi->iocachectr (>0 cached opens, <0 uncached/passthrough
+        # opens) and fi->fb, the one backing file of a passthrough inode
+        self.iocachectr = 0
+        self.fb: Any = None
         # fuse_init_inode: the type is fixed at creation
         self.mode = st.S_IFMT(attr.mode)
         self.orig_mode = self.mode
@@ -512,6 +523,11 @@ class FuseInode(Inode):
         """One ``fuse_readdir`` call (one ``getdents64``): entries and the new position."""
         return _readdir.fuse_readdir_once(self, file, pos, cred)
 
+    def mmap_target(self, file: File) -> tuple[Inode, File]:
+        """``fuse_file_mmap``: a mainline passthrough file maps its backing file."""
+        target = _passthrough.fuse_passthrough_mmap(self, file)
+        return target if target is not None else super().mmap_target(file)
+
     def lock_target(self, file: File) -> tuple[Inode, File]:
         ff = file.private
         if isinstance(ff, FuseFile) and ff.backing_file is not None:
@@ -538,5 +554,6 @@ def attr_from_root(mode: int) -> uapi.FuseAttr:
 # The operations (imported last: they use the classes above).
 from simfs.fuse import dir as _dir  # noqa: E402
 from simfs.fuse import file as _file  # noqa: E402
+from simfs.fuse import passthrough as _passthrough  # noqa: E402
 from simfs.fuse import readdir as _readdir  # noqa: E402
 from simfs.fuse import xattr as _xattr  # noqa: E402
