@@ -355,6 +355,7 @@ class FuseConn:
     # fc->backing_files_map (simfs.fuse.passthrough)
     passthrough_upstream = False
     max_stack_depth = 0
+    no_copy_file_range_64 = False  # mainline 7.45 file.c __fuse_copy_file_range
     backing_files: Any = None
     #: which kernel's INIT this connection speaks: "ack" (7.33) or "upstream" (7.45)
     variant = "ack"

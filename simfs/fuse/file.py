@@ -659,6 +659,18 @@ def fuse_copy_file_range(
 
     k = inode.sb.kernel
     file_remove_privs(k, file_out, k.current_cred())  # file_modified(file_out)
+    cfr_in = uapi.FuseCopyFileRangeIn(
+        fh_in=ff_in.fh,
+        off_in=off_in,
+        nodeid_out=out_inode.nodeid,
+        fh_out=ff_out.fh,
+        off_out=off_out,
+        len=length,
+        flags=flags,
+    )
+    copied = _copy_file_range_64(inode, ff_in.nodeid, cfr_in)
+    if copied is not None:
+        return _copy_file_range_done(out_inode, off_out, copied)
     with inode.op("COPY_FILE_RANGE", ff_in.nodeid):
         try:
             outs = fm.request(
@@ -684,7 +696,36 @@ def fuse_copy_file_range(
                 fc.no_copy_file_range = True
                 raise oserror(errno.EOPNOTSUPP) from None
             raise
-    n = cast(uapi.FuseWriteOut, outs[0]).size
+    return _copy_file_range_done(out_inode, off_out, cast(uapi.FuseWriteOut, outs[0]).size)
+
+
+def _copy_file_range_64(inode: FuseInode, nodeid: int, arg: uapi.FuseCopyFileRangeIn) -> int | None:
+    """Mainline 7.45 ``__fuse_copy_file_range``: COPY_FILE_RANGE_64 first (64-bit count in
+    ``fuse_copy_file_range_out``); ENOSYS -> ``no_copy_file_range_64`` and ``None`` (fall
+    back to COPY_FILE_RANGE).  Only ``variant="upstream"`` speaks 7.45."""
+    fm = inode.fm
+    fc = fm.conn
+    if fm.variant != "upstream" or fc.no_copy_file_range_64:
+        return None
+    with inode.op("COPY_FILE_RANGE_64", nodeid):
+        try:
+            outs = fm.request(
+                FuseArgs(
+                    opcode=uapi.FUSE_COPY_FILE_RANGE_64,
+                    nodeid=nodeid,
+                    in_args=[arg],
+                    out_args=[OutArg.of(uapi.FuseCopyFileRangeOut)],
+                )
+            )
+        except OSError as e:
+            if e.errno != errno.ENOSYS:
+                raise
+            fc.no_copy_file_range_64 = True
+            return None
+    return cast(uapi.FuseCopyFileRangeOut, outs[0]).bytes_copied
+
+
+def _copy_file_range_done(out_inode: FuseInode, off_out: int, n: int) -> int:
     lo = off_out // PAGE_SIZE * PAGE_SIZE
     hi = -(-(off_out + n) // PAGE_SIZE) * PAGE_SIZE - 1
     out_inode.truncate_pagecache_range(lo, hi)

@@ -1,0 +1,203 @@
+"""Helpers for the real-kernel tests: run a recorded workload through :mod:`simfs.live`
+with the same daemon configuration simfs uses (``tests/fuse/recorded.py``), and split the
+trace into phases with fences.
+
+A fence is ``os.statvfs(MNT)`` made by a throwaway child of the workload process: it sends
+one STATFS on the mount root, the daemon answers it in order, and its pid says it is not
+part of the workload (the recorder in ``tests/fuse_recordings/record.py`` does the same
+from its driver process).  Requests carrying a fence pid are dropped; each fence ends one
+phase.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import simfs
+from simfs.daemon import Daemon
+from simfs.daemons import Passthrough
+from simfs.live import LiveTrace, live_unavailable, run_live
+from tests.fuse.recorded import GlibcProcess
+from tests.fuse_recordings import workloads as wl
+
+LIVE_REASON = live_unavailable()
+needs_live = pytest.mark.skipif(LIVE_REASON is not None, reason=f"real FUSE: {LIVE_REASON}")
+
+
+def fence(mountpoint: str) -> int:
+    """One STATFS from a process of its own; returns its pid."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 0
+        try:
+            os.statvfs(mountpoint)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def split(trace: LiveTrace, fences: list[int]) -> list[list[Any]]:
+    """The requests of each phase (before the first fence, between fences...)."""
+    phases: list[list[Any]] = [[]]
+    it = iter(fences)
+    current = next(it, None)
+    for x in trace.exchanges:
+        if x.request.pid == current:
+            phases.append([])
+            current = next(it, None)
+            continue
+        if x.request.pid in fences:
+            continue
+        phases[-1].append(x)
+    return phases
+
+
+def recorded_daemon(cfg: wl.DaemonConfig, lower: str, **kw: Any) -> Passthrough:
+    """The daemon ``tests/fuse/recorded.simulate`` serves for a recording's config."""
+    return Passthrough(
+        lower,
+        entry_timeout=cfg.timeout,
+        attr_timeout=cfg.timeout,
+        xattr=cfg.xattr,
+        flush=cfg.flush,
+        rename_flags=False,
+        **kw,
+    )
+
+
+#: One request and its answer, as both sides can report it:
+#: (opcode, nodeid, insize, reply error, reply outsize); error/outsize None without reply.
+Exchange = tuple[str, int, int, int | None, int | None]
+
+
+@dataclass
+class Phases:
+    """Exchanges per phase (``tail``: after the last fence, up to the unmount) and the
+    measured calls' result summaries."""
+
+    setup: list[Exchange]
+    measured: list[Exchange]
+    tail: list[Exchange]
+    results: list[object]
+
+    def opcodes(self, phase: str) -> list[str]:
+        return [x[0] for x in getattr(self, phase)]
+
+    def _labels(self) -> dict[int, int]:
+        """Node ids renumbered by first appearance over the whole run.  The daemon hands
+        out ids in the order it meets inodes, and READDIRPLUS meets them in the lower
+        filesystem's readdir order (ext4's hash order here, pyfakefs's creation order in
+        simfs): the ids are labels, the comparison checks they are used consistently."""
+        labels: dict[int, int] = {}
+        for x in self.setup + self.measured + self.tail:
+            labels.setdefault(x[1], len(labels) + 1)
+        return labels
+
+    def comparable(self, phase: str) -> list[Exchange]:
+        """The phase without FORGET, node ids relabelled.  When the kernel queues a FORGET
+        while the daemon is busy, whether it is read before or after the next request
+        depends on the scheduler and ``fiq->forget_batch`` (``fuse_dev_do_read``), so a
+        real run may show it one fence later: FORGETs are compared over the whole run."""
+        lab = self._labels()
+        return [(x[0], lab[x[1]], *x[2:]) for x in getattr(self, phase) if x[0] != "FORGET"]
+
+    def forgets(self) -> list[int]:
+        lab = self._labels()
+        every = self.setup + self.measured + self.tail
+        return sorted(lab[x[1]] for x in every if x[0] == "FORGET")
+
+
+def _live_exchange(x: Any) -> Exchange:
+    r = x.request
+    if x.reply is None:
+        return (r.name, r.nodeid, r.insize, None, None)
+    return (r.name, r.nodeid, r.insize, x.reply.error, x.reply.outsize)
+
+
+def run_workload_live(
+    w: wl.Workload, daemon: Daemon, *, default_permissions: bool = False, tmp: str | None = None
+) -> Phases:
+    """``w`` on the real kernel served by ``daemon``: requests per phase and results."""
+    base = tempfile.mkdtemp(prefix="simfs-live-", dir=tmp)
+    lower, mnt = os.path.join(base, "lower"), os.path.join(base, "mnt")
+    os.mkdir(lower)
+    os.mkdir(mnt)
+    wl.materialize(w.fixture, lower)
+    if isinstance(daemon, Passthrough):
+        daemon.source = lower
+
+    def work(m: str) -> tuple[list[object], list[int]]:
+        def resolve(rel: str) -> str:
+            return os.path.join(m, rel) if rel else m
+
+        fds: dict[str, Any] = {}
+        fences = [fence(m)]  # after INIT
+        res = wl.replay(os, w.setup, resolve, fds)
+        fences.append(fence(m))
+        res = wl.replay(os, w.measured, resolve, fds)
+        fences.append(fence(m))
+        return [wl.summarize(c, r) for c, r in zip(w.measured, res, strict=True)], fences
+
+    r = run_live(daemon, mnt, work, timeout=60, default_permissions=default_permissions)
+    results, fences = r.value
+    phases = [[_live_exchange(x) for x in ph] for ph in split(r.trace, fences)]
+    assert not r.daemon_error, r.daemon_error
+    return Phases(setup=phases[1], measured=phases[2], tail=phases[3], results=results)
+
+
+def _sim_exchanges(k: simfs.Kernel) -> list[Exchange]:
+    replies = {e.data["unique"]: e.data for e in k.trace.of("reply")}
+    out: list[Exchange] = []
+    for e in k.trace.requests():
+        d = e.data
+        if d["opcode"] == "INIT":
+            continue
+        rep = replies.get(d["unique"])
+        err = None if rep is None else int(rep["error"])
+        size = None if rep is None else int(rep["outsize"])
+        out.append((str(d["opcode"]), int(d["nodeid"]), int(d["insize"]), err, size))
+    return out
+
+
+def run_workload_sim(
+    w: wl.Workload, daemon: Daemon, *, default_permissions: bool = False
+) -> Phases:
+    """``w`` on simfs, ``variant="upstream"``, as ``tests/fuse/recorded.simulate`` runs a
+    recording (glibc's opendir fstat included), with ``daemon``."""
+    k = simfs.Kernel()
+    root = k.spawn(umask=0)
+    root.mkdir("/data", 0o755)
+    root.mkdir("/mnt", 0o755)
+    wl.materialize(w.fixture, "/data", root)
+    if isinstance(daemon, Passthrough):
+        daemon.source = "/data"
+    fm = k.mount_fuse(
+        "/mnt",
+        daemon=daemon,
+        variant="upstream",
+        default_permissions=default_permissions,
+        readdir_bufsize=32768,
+    )
+    proc = GlibcProcess(k.spawn())
+    fds: dict[str, Any] = {}
+
+    def resolve(rel: str) -> str:
+        return "/mnt/" + rel if rel else "/mnt"
+
+    k.trace.clear()
+    wl.replay(proc, w.setup, resolve, fds)
+    fm.conn.drain()
+    setup = _sim_exchanges(k)
+    k.trace.clear()
+    res = wl.replay(proc, w.measured, resolve, fds)
+    fm.conn.drain()
+    measured = _sim_exchanges(k)
+    results = [wl.summarize(c, r) for c, r in zip(w.measured, res, strict=True)]
+    return Phases(setup=setup, measured=measured, tail=[], results=results)
