@@ -44,7 +44,7 @@ import struct
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -289,11 +289,14 @@ def serve(
 
 @dataclass
 class LiveResult:
-    """What :func:`run_live` brings back: the workload's return value and the trace."""
+    """What :func:`run_live` brings back: the workload's return value, the trace, and
+    what ``collect(daemon)`` returned after the session (the daemon lives in the child)."""
 
     value: Any
     trace: LiveTrace
     daemon_error: str = ""
+    collected: Any = None
+    traces: list[LiveTrace] = field(default_factory=list)
 
 
 _T = TypeVar("_T")
@@ -316,12 +319,11 @@ def _pickled(result: dict[str, Any]) -> bytes:
 
 
 def _workload_process(
-    workload: Callable[[str], Any], mountpoint: str, dev: LiveDevice, wfd: int
+    workload: Callable[[str], Any], mountpoint: str, wfd: int
 ) -> None:  # pragma: no cover - runs in the grandchild
     """The task that uses the mount: a process of its own, so that a page fault on a
     mapping (taken with the GIL held) never waits for a daemon thread of the same process."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the session
-    os.close(dev.fd)  # only the daemon holds the device
     result: dict[str, Any] = {}
     try:
         result["value"] = workload(mountpoint)
@@ -332,48 +334,65 @@ def _workload_process(
         w.write(_pickled(result))
 
 
+@dataclass
+class _Layer:
+    """One mount of a session: its daemon, mount point, options, device and trace."""
+
+    daemon: Daemon
+    mountpoint: str
+    options: dict[str, Any]
+    trace: LiveTrace = field(default_factory=LiveTrace)
+    dev: LiveDevice | None = None
+    mounted: bool = False
+    thread: threading.Thread | None = None
+
+
 def _child(
-    daemon: Daemon,
-    mountpoint: str,
+    layers: list[_Layer],
     workload: Callable[[str], Any],
-    mount_options: dict[str, Any],
     wfd: int,
     serve_timeout: float,
+    collect: Callable[[Daemon], Any] | None,
 ) -> None:  # pragma: no cover - runs in the session child
     result: dict[str, Any] = {}
-    trace = LiveTrace()
-    dev: LiveDevice | None = None
-    mounted = False
     daemon_error: list[str] = []
+    top = layers[-1]
     try:
         enter_private_mount_namespace()
-        dev = LiveDevice()
-        daemon.attach(OsProcess())
-        daemon.attach_device(dev)
-        fuse_mount(mountpoint, dev.fd, **mount_options)
-        mounted = True
-        device = dev
+        for layer in layers:  # lower layers first: an upper daemon's source may be on one
+            layer.dev = LiveDevice()
+            layer.daemon.attach(OsProcess())
+            layer.daemon.attach_device(layer.dev)
+            fuse_mount(layer.mountpoint, layer.dev.fd, **layer.options)
+            layer.mounted = True
         rw, ww = os.pipe()
         wpid = os.fork()  # before any thread exists in this process
         if wpid == 0:
             code = 0
             try:
                 os.close(rw)
-                _workload_process(workload, mountpoint, device, ww)
+                for layer in layers:
+                    assert layer.dev is not None
+                    os.close(layer.dev.fd)  # only the daemons hold the devices
+                _workload_process(workload, top.mountpoint, ww)
             except BaseException:
                 code = 1
             finally:
                 os._exit(code)
         os.close(ww)
 
-        def loop() -> None:
+        def loop(layer: _Layer) -> None:
+            assert layer.dev is not None
             try:
-                serve(daemon, device, trace)
+                serve(layer.daemon, layer.dev, layer.trace)
             except BaseException:
                 daemon_error.append(traceback.format_exc())
 
-        t = threading.Thread(target=loop, name="simfs-live-daemon", daemon=True)
-        t.start()
+        for layer in layers:
+            layer.thread = threading.Thread(
+                target=loop, args=(layer,), name="simfs-live-daemon", daemon=True
+            )
+            layer.thread.start()
         try:
             data = _read_all(rw)
             os.close(rw)
@@ -382,24 +401,33 @@ def _child(
                 raise LiveError("the workload process died without a result")
             result.update(pickle.loads(data))
         finally:
-            fuse_umount(mountpoint)
-            mounted = False
-            t.join(serve_timeout)
-            if t.is_alive():
-                daemon_error.append("daemon loop still running after unmount")
+            for layer in reversed(layers):
+                fuse_umount(layer.mountpoint)
+                layer.mounted = False
+                if layer.thread is not None:
+                    layer.thread.join(serve_timeout)
+                    if layer.thread.is_alive():
+                        daemon_error.append(f"daemon of {layer.mountpoint} still running")
     except BaseException as e:
         result["error"] = e
         result["tb"] = traceback.format_exc()
     finally:
-        if mounted:
-            try:
-                fuse_umount(mountpoint)
-            except OSError:
-                pass
-        if dev is not None:
-            dev.close()
-    result["trace"] = trace
+        for layer in reversed(layers):
+            if layer.mounted:
+                try:
+                    fuse_umount(layer.mountpoint)
+                except OSError:
+                    pass
+            if layer.dev is not None:
+                layer.dev.close()
+    result["trace"] = top.trace
+    result["traces"] = [layer.trace for layer in layers]
     result["daemon_error"] = "".join(daemon_error)
+    if collect is not None:
+        try:
+            result["collected"] = collect(top.daemon)
+        except Exception:
+            result["daemon_error"] += traceback.format_exc()
     with os.fdopen(wfd, "wb") as w:
         w.write(_pickled(result))
 
@@ -410,6 +438,8 @@ def run_live(
     workload: Callable[[str], _T],
     *,
     timeout: float = 60.0,
+    collect: Callable[[Daemon], Any] | None = None,
+    below: Sequence[tuple[Daemon, str]] = (),
     **mount_options: Any,
 ) -> LiveResult:
     """Serve ``daemon`` on ``mountpoint`` (an existing empty directory) in a private mount
@@ -417,6 +447,10 @@ def run_live(
     the trace of requests.
 
     ``mount_options`` are :func:`fuse_mount`'s (``default_permissions``, ``rootmode``...).
+    ``collect(daemon)`` runs in the child after the session; its (picklable) value comes
+    back as :attr:`LiveResult.collected`.  ``below``: ``(daemon, mountpoint)`` pairs
+    mounted first, each served by its own thread (a stack of FUSE filesystems, e.g. the
+    passthrough stacking-depth rule); their traces are :attr:`LiveResult.traces`.
     An exception in the workload is raised again here (its traceback is in the note); a
     session that does not finish within ``timeout`` seconds is killed and raises
     :class:`LiveError`.  Raises :class:`LiveError` when :func:`live_unavailable` says why.
@@ -430,7 +464,9 @@ def run_live(
         code = 0
         try:
             os.close(rfd)
-            _child(daemon, mountpoint, workload, mount_options, wfd, min(10.0, timeout))
+            layers = [_Layer(d, m, {}) for d, m in below]
+            layers.append(_Layer(daemon, mountpoint, mount_options))
+            _child(layers, workload, wfd, min(10.0, timeout), collect)
         except BaseException:
             code = 1
         finally:
@@ -465,4 +501,10 @@ def run_live(
         if isinstance(err, BaseException):
             err.add_note(f"in the live session child:\n{result.get('tb', '')}")
             raise err
-    return LiveResult(result["value"], result["trace"], result.get("daemon_error", ""))
+    return LiveResult(
+        result["value"],
+        result["trace"],
+        result.get("daemon_error", ""),
+        result.get("collected"),
+        result.get("traces", []),
+    )
