@@ -158,6 +158,39 @@ def enter_private_mount_namespace() -> None:
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
 
 
+def connection_id(mountpoint: str) -> int | None:
+    """The FUSE connection id of the mount on ``mountpoint``: the minor of its device, from
+    ``/proc/self/mountinfo`` (a ``stat`` would send GETATTR)."""
+    target = os.path.abspath(mountpoint)  # no realpath: lstat of the root would send GETATTR
+    found: int | None = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and fields[4] == target:
+                found = int(fields[2].split(":")[1])  # the last mount on top wins
+    return found
+
+
+def abort_connection(conn_id: int) -> None:
+    """``echo 1 > /sys/fs/fuse/connections/N/abort`` (``fuse_abort_conn``), mounting the
+    fusectl filesystem on a scratch directory if it is not there (call it in a private
+    mount namespace)."""
+    ctl = "/sys/fs/fuse/connections"
+    scratch = None
+    if not os.path.exists(os.path.join(ctl, str(conn_id))):
+        import tempfile
+
+        ctl = scratch = tempfile.mkdtemp(prefix="simfs-fusectl-")
+        _check(_libc.mount(b"fusectl", ctl.encode(), b"fusectl", 0, None), "mount fusectl", ctl)
+    try:
+        with open(os.path.join(ctl, str(conn_id), "abort"), "w") as f:
+            f.write("1")
+    finally:
+        if scratch is not None:
+            _libc.umount2(scratch.encode(), MNT_DETACH)
+            os.rmdir(scratch)
+
+
 # ============================================================================================
 # The device
 
@@ -345,6 +378,22 @@ class _Layer:
     dev: LiveDevice | None = None
     mounted: bool = False
     thread: threading.Thread | None = None
+    conn_id: int | None = None  # the minor of the superblock's device (fusectl's dir name)
+
+
+def _settle(layers: list[_Layer]) -> None:
+    """Before unmounting, let each daemon read what the workload left queued (RELEASE
+    after the last close, FORGET...), as simfs's unmount drains the queue: one STATFS from
+    this process per mount, answered after everything queued before it (``fiq->pending``
+    is FIFO), then dropped from the trace (it is not the workload's)."""
+    me = os.getpid()
+    for layer in reversed(layers):
+        try:
+            os.statvfs(layer.mountpoint)
+        except OSError:
+            continue  # the daemon exited or the mount is gone: nothing left to read
+        ex = layer.trace.exchanges
+        ex[:] = [x for x in ex if not (x.request.pid == me and x.opcode == "STATFS")]
 
 
 def _child(
@@ -359,27 +408,24 @@ def _child(
     top = layers[-1]
     try:
         enter_private_mount_namespace()
-        for layer in layers:  # lower layers first: an upper daemon's source may be on one
-            layer.dev = LiveDevice()
-            layer.daemon.attach(OsProcess())
-            layer.daemon.attach_device(layer.dev)
-            fuse_mount(layer.mountpoint, layer.dev.fd, **layer.options)
-            layer.mounted = True
         rw, ww = os.pipe()
+        go_r, go_w = os.pipe()
         wpid = os.fork()  # before any thread exists in this process
         if wpid == 0:
             code = 0
             try:
                 os.close(rw)
-                for layer in layers:
-                    assert layer.dev is not None
-                    os.close(layer.dev.fd)  # only the daemons hold the devices
-                _workload_process(workload, top.mountpoint, ww)
+                os.close(go_w)
+                ready = os.read(go_r, 1)  # the mounts are up (empty: they failed)
+                os.close(go_r)
+                if ready:
+                    _workload_process(workload, top.mountpoint, ww)
             except BaseException:
                 code = 1
             finally:
                 os._exit(code)
         os.close(ww)
+        os.close(go_r)
 
         def loop(layer: _Layer) -> None:
             assert layer.dev is not None
@@ -388,11 +434,23 @@ def _child(
             except BaseException:
                 daemon_error.append(traceback.format_exc())
 
-        for layer in layers:
-            layer.thread = threading.Thread(
-                target=loop, args=(layer,), name="simfs-live-daemon", daemon=True
-            )
-            layer.thread.start()
+        try:
+            # lower layers first, each served before the next daemon starts: an upper
+            # daemon's source (stat, open at attach) may be on a lower mount
+            for layer in layers:
+                layer.dev = LiveDevice()
+                layer.daemon.attach(OsProcess())
+                layer.daemon.attach_device(layer.dev)
+                fuse_mount(layer.mountpoint, layer.dev.fd, **layer.options)
+                layer.mounted = True
+                layer.conn_id = connection_id(layer.mountpoint)
+                layer.thread = threading.Thread(
+                    target=loop, args=(layer,), name="simfs-live-daemon", daemon=True
+                )
+                layer.thread.start()
+            os.write(go_w, b"1")
+        finally:
+            os.close(go_w)
         try:
             data = _read_all(rw)
             os.close(rw)
@@ -400,14 +458,22 @@ def _child(
             if not data:
                 raise LiveError("the workload process died without a result")
             result.update(pickle.loads(data))
+            _settle(layers)
         finally:
             for layer in reversed(layers):
                 fuse_umount(layer.mountpoint)
                 layer.mounted = False
-                if layer.thread is not None:
-                    layer.thread.join(serve_timeout)
-                    if layer.thread.is_alive():
-                        daemon_error.append(f"daemon of {layer.mountpoint} still running")
+                if layer.thread is None:
+                    continue
+                layer.thread.join(0.5)
+                if layer.thread.is_alive() and layer.conn_id is not None:
+                    # still referenced (an upper daemon's open files keep a lazily
+                    # unmounted superblock alive): abort the connection, as fusermount -u
+                    # cannot; the daemon's read(2) then fails ENODEV
+                    abort_connection(layer.conn_id)
+                layer.thread.join(serve_timeout)
+                if layer.thread.is_alive():
+                    daemon_error.append(f"daemon of {layer.mountpoint} still running")
     except BaseException as e:
         result["error"] = e
         result["tb"] = traceback.format_exc()

@@ -201,3 +201,32 @@ def run_workload_sim(
     measured = _sim_exchanges(k)
     results = [wl.summarize(c, r) for c, r in zip(w.measured, res, strict=True)]
     return Phases(setup=setup, measured=measured, tail=[], results=results)
+
+
+# ============================================================================================
+# Capabilities of the daemon's thread (for the CAP_SYS_ADMIN rule)
+
+_CAP_V3 = 0x20080522
+_SYS_CAPGET, _SYS_CAPSET = 125, 126  # x86-64
+
+
+def drop_cap_sys_admin(proc: Any) -> None:
+    """Take CAP_SYS_ADMIN out of the daemon's effective set: in simfs its credentials, on
+    the real kernel the calling thread's (``capset(2)`` is per thread, and the daemon loop
+    is a thread of its own)."""
+    from simfs.live import OsProcess
+    from simfs.vfs.cred import CAP_SYS_ADMIN
+
+    if not isinstance(proc, OsProcess):
+        proc.cred = proc.cred.without(CAP_SYS_ADMIN)
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    head = (ctypes.c_uint32 * 2)(_CAP_V3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if libc.syscall(_SYS_CAPGET, head, data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    data[0] &= ~(1 << CAP_SYS_ADMIN)  # effective, low word
+    if libc.syscall(_SYS_CAPSET, head, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
