@@ -422,6 +422,23 @@ def _cache_written(inode: FuseInode, pos: int, data: bytes) -> None:
             inode.pages[idx] = piece  # fully written: uptodate
 
 
+def _upto_locked_page(inode: FuseInode, pos: int, count: int) -> int:
+    """Mainline ``fuse_fill_write_pages``: a page written only in part that is not
+    uptodate (not cached) stays locked and ends the request ("ia->write.folio_locked =
+    true; break"), so a write of 2049 bytes at 2049 is two WRITEs (2047 + 2), as seen on
+    Linux 6.18 through simfs.live."""
+    end = pos + count
+    p = pos
+    while p < end:
+        page_end = (p // PAGE_SIZE + 1) * PAGE_SIZE
+        hi = min(end, page_end)
+        full = p % PAGE_SIZE == 0 and hi == page_end
+        if not full and p // PAGE_SIZE not in inode.pages:
+            return hi - pos
+        p = hi
+    return count
+
+
 def fuse_write(inode: FuseInode, file: File, offset: int, data: bytes) -> int:
     """``fuse_file_write_iter``."""
     _check_bad(inode)
@@ -463,6 +480,8 @@ def fuse_write(inode: FuseInode, file: File, offset: int, data: bytes) -> int:
             nr_pages = fc.max_pages
             by_pages = (pos // PAGE_SIZE + nr_pages) * PAGE_SIZE - pos
             count = min(len(data) - res, fc.max_write, by_pages)
+            if inode.fm.variant == "upstream":
+                count = _upto_locked_page(inode, pos, count)
             chunk = data[res : res + count]
             try:
                 n = _send_write(inode, file, ff, pos, chunk)
