@@ -270,7 +270,9 @@ def _compare(out: Console, scenario: Scenario) -> int:
     out.print(
         Text(
             "Bind mount: the VFS alone. Classic FUSE: every operation is a daemon round trip "
-            "(two transitions). FUSE-BPF passthrough: backed, no program. This scenario: "
+            "(two transitions). FUSE-BPF passthrough: backed, no program. Upstream "
+            "passthrough: mainline 6.9+ backing ids, the kernel serves file data only. "
+            "This scenario: "
             "its own mount, program and daemon. The lower tree is the scenario's own, so a "
             "workload written for its layout may fail elsewhere (see 'failed').",
             style="dim",
