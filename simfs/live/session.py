@@ -383,15 +383,32 @@ class _Layer:
 
 def _settle(layers: list[_Layer]) -> None:
     """Before unmounting, let each daemon read what the workload left queued (RELEASE
-    after the last close, FORGET...), as simfs's unmount drains the queue: one STATFS from
-    this process per mount, answered after everything queued before it (``fiq->pending``
-    is FIFO), then dropped from the trace (it is not the workload's)."""
-    me = os.getpid()
+    after the last close, FORGET...), as simfs's unmount drains the queue.
+
+    A fence is one STATFS from this process, answered after every request queued before
+    it (``fiq->pending`` is FIFO) and dropped from the trace.  A FORGET is not FIFO with
+    requests: ``fuse_dev_do_read`` hands it out when nothing else is pending, or when
+    ``fiq->forget_batch`` allows, so fences are repeated until two in a row bring nothing
+    new (at most 24: forget_batch lets a forget through at least every 9 requests)."""
     for layer in reversed(layers):
-        try:
-            os.statvfs(layer.mountpoint)
-        except OSError:
-            continue  # the daemon exited or the mount is gone: nothing left to read
+        ex = layer.trace.exchanges  # appended to by the daemon thread: only read here
+        quiet = 0
+        for _ in range(24):
+            before = len(ex)
+            try:
+                os.statvfs(layer.mountpoint)
+            except OSError:
+                break  # the daemon exited or the mount is gone: nothing left to read
+            quiet = quiet + 1 if len(ex) == before + 1 else 0  # only the fence came
+            if quiet == 2:
+                break
+
+
+def _drop_fences(layers: list[_Layer]) -> None:
+    """Remove :func:`_settle`'s STATFS fences (made by this process) from the traces,
+    once the daemon threads are done."""
+    me = os.getpid()
+    for layer in layers:
         ex = layer.trace.exchanges
         ex[:] = [x for x in ex if not (x.request.pid == me and x.opcode == "STATFS")]
 
@@ -486,6 +503,7 @@ def _child(
                     pass
             if layer.dev is not None:
                 layer.dev.close()
+    _drop_fences(layers)
     result["trace"] = top.trace
     result["traces"] = [layer.trace for layer in layers]
     result["daemon_error"] = "".join(daemon_error)

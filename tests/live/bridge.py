@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 import simfs
-from simfs.daemon import Daemon
+from simfs import uapi
+from simfs.daemon import Daemon, Reply, Request
 from simfs.daemons import Passthrough
 from simfs.live import LiveTrace, live_unavailable, run_live
 from tests.fuse.recorded import GlibcProcess
@@ -139,11 +140,23 @@ class Phases:
         return sorted(lab.get(x[1], 0) for x in every if x[0] == "FORGET")
 
 
-def _live_exchange(x: Any) -> Exchange:
-    r = x.request
+def _exchanges(req: Request, error: int | None, outsize: int | None) -> list[Exchange]:
+    """One request as compared.  A BATCH_FORGET is the FORGETs it carries: whether the
+    kernel batches depends on how many forgets are queued when the daemon reads
+    (``fuse_read_forget``), i.e. on timing."""
+    if req.opcode == uapi.FUSE_BATCH_FORGET and len(req.args) > 1:
+        ones = req.args[1]
+        assert isinstance(ones, list)
+        return [("FORGET", one.nodeid, 0, None, None) for one in ones]
+    if req.opcode == uapi.FUSE_FORGET:
+        return [("FORGET", req.nodeid, 0, None, None)]
+    return [(req.name, req.nodeid, req.insize, error, outsize)]
+
+
+def _live_exchange(x: Any) -> list[Exchange]:
     if x.reply is None:
-        return (r.name, r.nodeid, r.insize, None, None)
-    return (r.name, r.nodeid, r.insize, x.reply.error, x.reply.outsize)
+        return _exchanges(x.request, None, None)
+    return _exchanges(x.request, x.reply.error, x.reply.outsize)
 
 
 def run_workload_live(
@@ -181,22 +194,22 @@ def run_workload_live(
 
     r = run_live(daemon, mnt, work, timeout=60, default_permissions=default_permissions)
     results, fences = r.value
-    phases = [[_live_exchange(x) for x in ph] for ph in split(r.trace, fences)]
+    phases = [[y for x in ph for y in _live_exchange(x)] for ph in split(r.trace, fences)]
     assert not r.daemon_error, r.daemon_error
     return Phases(setup=phases[1], measured=phases[2], tail=phases[3], results=results)
 
 
-def _sim_exchanges(k: simfs.Kernel) -> list[Exchange]:
+def _sim_exchanges(k: simfs.Kernel, seen: list[Request]) -> list[Exchange]:
+    """The requests the daemon handled (``seen``, cleared) with their replies' error and
+    size from the trace."""
     replies = {e.data["unique"]: e.data for e in k.trace.of("reply")}
     out: list[Exchange] = []
-    for e in k.trace.requests():
-        d = e.data
-        if d["opcode"] == "INIT":
-            continue
-        rep = replies.get(d["unique"])
+    for req in seen:
+        rep = replies.get(req.unique)
         err = None if rep is None else int(rep["error"])
         size = None if rep is None else int(rep["outsize"])
-        out.append((str(d["opcode"]), int(d["nodeid"]), int(d["insize"]), err, size))
+        out.extend(_exchanges(req, err, size))
+    seen.clear()
     return out
 
 
@@ -221,14 +234,23 @@ def run_workload_sim(
     )
     proc = GlibcProcess(k.spawn())
     fds: dict[str, Any] = {}
+    seen: list[Request] = []
+    handle = daemon.handle
+
+    def recording(req: Request) -> Reply | None:
+        seen.append(req)
+        return handle(req)
+
+    daemon.handle = recording  # type: ignore[method-assign]
 
     def resolve(rel: str) -> str:
         return "/mnt/" + rel if rel else "/mnt"
 
+    seen.clear()
     k.trace.clear()
     wl.replay(proc, w.setup, resolve, fds)
     fm.conn.drain()
-    setup = _sim_exchanges(k)
+    setup = _sim_exchanges(k, seen)
     k.trace.clear()
     if lenient:
         results = replay_outcomes(proc, w.measured, resolve, fds)
@@ -236,7 +258,7 @@ def run_workload_sim(
         res = wl.replay(proc, w.measured, resolve, fds)
         results = [wl.summarize(c, r) for c, r in zip(w.measured, res, strict=True)]
     fm.conn.drain()
-    measured = _sim_exchanges(k)
+    measured = _sim_exchanges(k, seen)
     return Phases(setup=setup, measured=measured, tail=[], results=results)
 
 
