@@ -296,7 +296,9 @@ class FuseInode(Inode):
         self.orig_ino = attr.ino
         self.uid = self.gid = 0
         self.nlink = 1
-        self.size = 0
+        # fuse_init_inode: i_size from the first attributes (with the writeback cache the
+        # later ones never change it: fuse_get_cache_mask keeps the kernel's size)
+        self.size = attr.size
         self.rdev = attr.rdev
         self.atime_ns = self.mtime_ns = self.ctime_ns = 0
         self.blksize = 1 << sb.blocksize_bits

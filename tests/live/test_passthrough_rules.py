@@ -46,11 +46,14 @@ class RuleDaemon(Passthrough):
         negotiate: bool = True,
         drop_admin: bool = False,
         close_on_listxattr: bool = False,
+        writeback: bool = False,
         **kw: Any,
     ) -> None:
         super().__init__(
             source, entry_timeout=86400, attr_timeout=86400, passthrough=negotiate, **kw
         )
+        if writeback:  # ask for both: process_init_reply then leaves passthrough off
+            self.init_flags |= uapi.FUSE_WRITEBACK_CACHE
         self.policy = policy
         self.drop_admin = drop_admin
         self.close_on_listxattr = close_on_listxattr
@@ -364,6 +367,30 @@ CASES = [
         lambda o, m: [open_read(o, _f(m)), open_read(o, _f(m), os.O_RDWR)],
         [DATA[:10], DATA[:10]],
         [("open", "ok"), ("close", "ok"), ("open", "ok"), ("close", "ok")],
+        sees={"READ": True},
+    ),
+    Case(
+        "INIT: max_stack_depth 3 (> FILESYSTEM_MAX_STACK_DEPTH) leaves passthrough off: EPERM",
+        lambda: RuleDaemon("", max_stack_depth=3),
+        lambda o, m: open_read(o, _f(m)),
+        DATA[:10],
+        [("open", "EPERM")],
+        sees={"READ": True},
+    ),
+    Case(
+        "INIT: max_stack_depth 0 leaves passthrough off: EPERM",
+        lambda: RuleDaemon("", max_stack_depth=0),
+        lambda o, m: open_read(o, _f(m)),
+        DATA[:10],
+        [("open", "EPERM")],
+        sees={"READ": True},
+    ),
+    Case(
+        "INIT: FUSE_WRITEBACK_CACHE with FUSE_PASSTHROUGH leaves passthrough off: EPERM",
+        lambda: RuleDaemon("", writeback=True),
+        lambda o, m: open_read(o, _f(m)),
+        DATA[:10],
+        [("open", "EPERM")],
         sees={"READ": True},
     ),
     Case(
