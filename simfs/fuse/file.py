@@ -273,6 +273,10 @@ def _send_read(inode: FuseInode, file: File, ff: FuseFile, pos: int, count: int)
         )
     data = outs[0]
     assert isinstance(data, bytes)
+    if inode.fm.variant == "upstream":
+        # fuse_readpages_end / __fuse_direct_read: fuse_invalidate_atime, so the next stat
+        # asks for attributes again (seen on Linux 6.18 through simfs.live)
+        inode.invalidate_atime()
     return data
 
 
