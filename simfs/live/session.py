@@ -41,6 +41,7 @@ import select
 import signal
 import stat as st
 import struct
+import tempfile
 import threading
 import time
 import traceback
@@ -178,8 +179,6 @@ def abort_connection(conn_id: int) -> None:
     ctl = "/sys/fs/fuse/connections"
     scratch = None
     if not os.path.exists(os.path.join(ctl, str(conn_id))):
-        import tempfile
-
         ctl = scratch = tempfile.mkdtemp(prefix="simfs-fusectl-")
         _check(_libc.mount(b"fusectl", ctl.encode(), b"fusectl", 0, None), "mount fusectl", ctl)
     try:

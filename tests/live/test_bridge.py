@@ -211,3 +211,26 @@ def test_cli_serve_runs_a_command_on_the_mount(dirs: tuple[Path, Path]) -> None:
     )
     assert res.returncode == 1
     assert not _mounts_under(mnt)
+
+
+@needs_live
+@pytest.mark.realkernel
+def test_cli_serve_foreground_unmounts_on_sigterm(dirs: tuple[Path, Path]) -> None:
+    """The foreground server (own mount namespace via unshare -m, so nothing leaks) serves
+    until SIGTERM, then unmounts and exits 0."""
+    lower, mnt = dirs
+    script = (
+        f"{sys.executable} -m simfs serve {lower} {mnt} & pid=$!; "
+        f"for i in $(seq 50); do grep -q ' {mnt} ' /proc/self/mountinfo && break; sleep 0.1; done; "
+        f"cat {mnt}/f; echo; kill -TERM $pid; wait $pid; echo rc=$?; "
+        f"grep -c ' {mnt} ' /proc/self/mountinfo || true"
+    )
+    res = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    lines = res.stdout.split()
+    assert lines == ["hello", "rc=0", "0"], (res.stdout, res.stderr)
