@@ -891,6 +891,9 @@ def fuse_create_open(
     if not fc.dont_mask:
         mode &= ~umask
     flags &= ~os.O_NOCTTY
+    # build_open_how: force_o_largefile() adds O_LARGEFILE on 64-bit; build_open_flags
+    # strips O_CLOEXEC (it only concerns the fd): CREATE carries the same as OPEN
+    flags = (flags & ~os.O_CLOEXEC) | 0o100000
     open_flags = 0
     trunc = bool(flags & os.O_TRUNC)
     from simfs.vfs.cred import CAP_FSETID

@@ -96,9 +96,9 @@ def recorded_daemon(cfg: wl.DaemonConfig, lower: str, **kw: Any) -> Passthrough:
     )
 
 
-#: One request and its answer, as both sides can report it:
-#: (opcode, nodeid, insize, reply error, reply outsize); error/outsize None without reply.
-Exchange = tuple[str, int, int, int | None, int | None]
+#: One request and its answer, as both sides can report it: (opcode, nodeid, insize,
+#: reply error, reply outsize, *flags); error/outsize None without reply; flags as _flags.
+Exchange = tuple[Any, ...]
 
 
 @dataclass
@@ -150,7 +150,24 @@ def _exchanges(req: Request, error: int | None, outsize: int | None) -> list[Exc
         return [("FORGET", one.nodeid, 0, None, None) for one in ones]
     if req.opcode == uapi.FUSE_FORGET:
         return [("FORGET", req.nodeid, 0, None, None)]
-    return [(req.name, req.nodeid, req.insize, error, outsize)]
+    return [(req.name, req.nodeid, req.insize, error, outsize, *_flags(req))]
+
+
+def _flags(req: Request) -> tuple[object, ...]:
+    """The in-argument fields that say what the kernel asked for: open flags, read and
+    write ranges, which attributes a SETATTR sets, GETATTR's flags."""
+    a = req.args[0] if req.args else None
+    if isinstance(a, uapi.FuseOpenIn | uapi.FuseCreateIn):
+        return (oct(a.flags), a.open_flags)
+    if isinstance(a, uapi.FuseReadIn):
+        return (a.offset, a.size)
+    if isinstance(a, uapi.FuseWriteIn):
+        return (a.offset, a.size, a.write_flags)
+    if isinstance(a, uapi.FuseSetattrIn):
+        return (hex(a.valid),)
+    if isinstance(a, uapi.FuseGetattrIn):
+        return (a.getattr_flags,)
+    return ()
 
 
 def _live_exchange(x: Any) -> list[Exchange]:
