@@ -141,3 +141,23 @@ def test_new_inode_takes_its_size_with_the_writeback_cache() -> None:
     assert fm.conn.writeback_cache
     fd = p.open("/mnt/f", os.O_RDONLY)
     assert p.read(fd, 10) == DATA[:10]
+
+
+def test_create_carries_o_largefile_like_open() -> None:
+    d = _Recording("/data", entry_timeout=86400, attr_timeout=86400)
+    _k, _fm, p = _machine(d)
+    p.close(p.open("/mnt/new", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    create = next(r for r in d.seen if r.opcode == uapi.FUSE_CREATE)
+    assert create.args[0].flags == 0o100301  # as Linux 6.18 sends it (no O_CLOEXEC)
+
+
+@pytest.mark.parametrize(("variant", "getattr_sent"), [("upstream", False), ("ack", True)])
+def test_rename_invalidates_only_ctime_upstream(variant: str, getattr_sent: bool) -> None:
+    """Mainline fuse_update_ctime vs ACK's fuse_invalidate_attr after RENAME: reading the
+    renamed file (long timeouts) asks for attributes again only on ACK."""
+    k, _fm, p = _machine(Passthrough("/data", entry_timeout=86400, attr_timeout=86400), variant)
+    p.rename("/mnt/f", "/mnt/g")
+    fd = p.open("/mnt/g", os.O_RDONLY)
+    k.trace.clear()
+    p.read(fd, 4096)
+    assert ("GETATTR" in k.trace.request_opcodes()) is getattr_sent
