@@ -14,6 +14,7 @@ without FUSE (``tests/fuse/test_recorded_sequences.py``).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -78,3 +79,29 @@ def test_comparison_can_fail(tmp_path: Any) -> None:
     live = run_workload_live(w, recorded_daemon(wl.CONFIGS["zero"], ""), tmp=str(tmp_path))
     sim = run_workload_sim(w, recorded_daemon(wl.CONFIGS["long"], ""))
     assert live.comparable("measured") != sim.comparable("measured")
+
+
+@pytest.mark.parametrize("passthrough", [False, True], ids=["classic", "passthrough"])
+def test_write_across_a_page_boundary(passthrough: bool, tmp_path: Any) -> None:
+    """2049 bytes at offset 2049 of a cold file: mainline ends a WRITE at a partly written
+    page that is not uptodate (fuse_fill_write_pages), so classic FUSE sends two WRITEs;
+    passthrough none."""
+    w = wl.Workload(
+        "page_boundary",
+        "pwrite across a page boundary",
+        (wl.File("f", wl.DATA),),
+        (),
+        (
+            wl.call("open", wl.P("f"), os.O_WRONLY, bind="fd"),
+            wl.call("pwrite", wl.Fd("fd"), b"x" * 2049, 2049),
+            wl.call("close", wl.Fd("fd")),
+        ),
+    )
+    cfg = wl.CONFIGS["long"]
+    live = run_workload_live(
+        w, recorded_daemon(cfg, "", passthrough=passthrough), tmp=str(tmp_path)
+    )
+    sim = run_workload_sim(w, recorded_daemon(cfg, "", passthrough=passthrough))
+    assert live.comparable("measured") == sim.comparable("measured")
+    writes = [x[5:7] for x in live.comparable("measured") if x[0] == "WRITE"]
+    assert writes == ([] if passthrough else [(2049, 2047), (4096, 2)])

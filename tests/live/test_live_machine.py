@@ -3,7 +3,8 @@ once on the real kernel through :mod:`simfs.live` and once in simfs, with the sa
 :class:`~simfs.daemons.Passthrough` (classic or mainline passthrough, short or long
 timeouts); the requests (as in ``test_differential``) and every call's outcome must match.
 
-The budget follows the hypothesis profile (``HYPOTHESIS_PROFILE``: CI runs few examples);
+Data stays within one page per file: simfs does not model readahead windows.  The budget
+follows the hypothesis profile (``HYPOTHESIS_PROFILE``: CI runs few examples);
 a falsifying program is shrunk to the shortest sequence of calls that still differs.
 """
 
@@ -73,7 +74,10 @@ steps = st.builds(
     st.sampled_from(KINDS),
     st.sampled_from(NAMES),
     st.sampled_from(NAMES),
-    st.integers(0, 5000),
+    # data sizes and offsets keep every file within one page: readahead windows
+    # (mm/readahead.c: a 1-page read of a 2-page file asks for both) are a documented
+    # simfs deviation; the partial-page WRITE split has its own test (test_differential)
+    st.integers(0, 2000),
 )
 FIXTURE = (wl.File("f", wl.DATA), wl.Dir("d"), wl.File("d/f", b"abc"))
 
