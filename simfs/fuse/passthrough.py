@@ -260,7 +260,9 @@ def fuse_passthrough_write_iter(inode: FuseInode, file: File, offset: int, data:
     k = inode.sb.kernel
     ops.file_remove_privs(k, file, k.current_cred())
     n = ops.vfs_write(k, bf, data, offset)
-    _file.write_update_attr(inode, offset + n, n)
+    # the backing write's own position (O_APPEND: the backing file's end) is ki_pos
+    end = bf.inode.size if bf.flags & os.O_APPEND else offset + n
+    _file.write_update_attr(inode, end, n)
     return n
 
 
