@@ -7,7 +7,8 @@ the simulator's :class:`~simfs.daemon.Request` objects, :mod:`simfs.live.osproc`
 daemon a ``self.proc`` over the real :mod:`os`.
 """
 
-from simfs.live.osproc import OsProcess
+from typing import Any
+
 from simfs.live.session import (
     LiveDevice,
     LiveError,
@@ -19,6 +20,17 @@ from simfs.live.session import (
     run_live,
     serve,
 )
+
+
+def __getattr__(name: str) -> Any:
+    """``simfs.live.OsProcess`` is imported on first use: the adapter loads libc through
+    ctypes, which only a process that serves a real mount needs (see session._os_process)."""
+    if name == "OsProcess":
+        from simfs.live.osproc import OsProcess
+
+        return OsProcess
+    raise AttributeError(f"module 'simfs.live' has no attribute {name!r}")
+
 
 __all__ = [
     "LiveDevice",

@@ -31,12 +31,12 @@ from rich.console import Console
 from simfs.daemon import Daemon
 from simfs.daemons import Passthrough
 from simfs.errors import UsageError
-from simfs.live.osproc import OsProcess
 from simfs.live.session import (
     LiveDevice,
     LiveError,
     LiveExchange,
     LiveTrace,
+    _os_process,
     fuse_mount,
     fuse_umount,
     live_unavailable,
@@ -186,7 +186,7 @@ def _foreground(
     mounted = False
     old = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        daemon.attach(OsProcess())
+        daemon.attach(_os_process())
         daemon.attach_device(dev)
         fuse_mount(mountpoint, dev.fd, **opts)
         mounted = True

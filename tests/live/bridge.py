@@ -290,10 +290,9 @@ def drop_cap_sys_admin(proc: Any) -> None:
     """Take CAP_SYS_ADMIN out of the daemon's effective set: in simfs its credentials, on
     the real kernel the calling thread's (``capset(2)`` is per thread, and the daemon loop
     is a thread of its own)."""
-    from simfs.live import OsProcess
     from simfs.vfs.cred import CAP_SYS_ADMIN
 
-    if not isinstance(proc, OsProcess):
+    if hasattr(proc, "cred"):  # a simfs Process (the live OsProcess has no credentials)
         proc.cred = proc.cred.without(CAP_SYS_ADMIN)
         return
     import ctypes
