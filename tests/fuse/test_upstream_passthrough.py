@@ -161,3 +161,19 @@ def test_rename_invalidates_only_ctime_upstream(variant: str, getattr_sent: bool
     k.trace.clear()
     p.read(fd, 4096)
     assert ("GETATTR" in k.trace.request_opcodes()) is getattr_sent
+
+
+def test_mainline_uapi_layouts_and_numbers() -> None:
+    """include/uapi/linux/fuse.h 7.45: sizes, the two passthrough flags, the ioctls."""
+    assert uapi.FuseInitInExt.SIZE == 64 and uapi.FuseInitOut.SIZE == 64
+    assert uapi.FuseBackingMap.SIZE == 16 and uapi.FuseOpenOut.SIZE == 16
+    assert uapi.FUSE_PASSTHROUGH_UPSTREAM == 1 << 37 and uapi.FUSE_PASSTHROUGH_ACK == 1 << 31
+    assert uapi.FOPEN_PASSTHROUGH == 1 << 7
+    assert uapi.FUSE_DEV_IOC_BACKING_OPEN == 0x4010E501
+    assert uapi.FUSE_DEV_IOC_BACKING_CLOSE == 0x4004E502
+    out = uapi.FuseOpenOut(fh=1, open_flags=uapi.FOPEN_PASSTHROUGH, backing_id=-1)
+    assert out.passthrough_fh == 0xFFFFFFFF and out.backing_id == -1  # int32_t on the wire
+    init = uapi.FuseInitOut(flags=uapi.FUSE_INIT_EXT, flags2=1 << 5, max_stack_depth=1)
+    assert uapi.init_flags64(init) & uapi.FUSE_PASSTHROUGH_UPSTREAM
+    assert uapi.init_flags64(uapi.FuseInitOut(flags2=1 << 5)) == 0  # flags2 needs INIT_EXT
+    assert uapi.split_init_flags(uapi.FUSE_PASSTHROUGH_UPSTREAM) == (uapi.FUSE_INIT_EXT, 1 << 5)
