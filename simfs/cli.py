@@ -12,6 +12,7 @@
     simfs bpf disasm FILE.o [SECTION]   their instructions as the verifier log prints them
     simfs bench detection [-k K]        share of wrong filters the property machines catch
     simfs fuzz [PATHS] [--replay]       property tests as a long multi-core campaign
+    simfs serve SOURCE MNT [--run CMD]  a daemon served on the real kernel (simfs.live)
 
 ``python -m simfs`` is the same program.  :func:`main` takes an argument list and returns
 the exit status (0 success, 1 a scenario's check failed or the verifier refused a program,
@@ -154,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_bpf_parser(sub)
     _add_fuzz_parser(sub)
+    from simfs.live.cli import add_serve_parser  # issue 15: the live bridge
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -262,6 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "bpf":
         return _bpf(out, err, args)
+    if args.command == "serve":
+        from simfs.live.cli import run_serve
+
+        return run_serve(args, out, err)
 
     dirs = args.scenarios if args.scenarios is not None else scenario_lib.scenario_dirs()
     missing = [d for d in dirs if not d.is_dir()]
@@ -462,7 +470,9 @@ def _compare(out: Console, scenario: Scenario) -> int:
     out.print(
         Text(
             "Bind mount: the VFS alone. Classic FUSE: every operation is a daemon round trip "
-            "(two transitions). FUSE-BPF passthrough: backed, no program. This scenario: "
+            "(two transitions). FUSE-BPF passthrough: backed, no program. Upstream "
+            "passthrough: mainline 6.9+ backing ids, the kernel serves file data only. "
+            "This scenario: "
             "its own mount, program and daemon. The lower tree is the scenario's own, so a "
             "workload written for its layout may fail elsewhere (see 'failed').",
             style="dim",

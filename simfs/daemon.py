@@ -231,10 +231,20 @@ class Daemon(abc.ABC):
 
     ``proc`` is the simulated process the daemon runs as; the mount code hands it over
     with :meth:`attach`.  A daemon opens backing files and loads BPF programs through it.
+    Served on the real kernel (:mod:`simfs.live`), ``proc`` is an
+    :class:`~simfs.live.osproc.OsProcess` with the same method names over :mod:`os`.
+
+    ``init_flags`` may hold 64-bit INIT flags: bits 32..63 go out in ``flags2`` with
+    ``FUSE_INIT_EXT`` (mainline 7.36+).  ``max_stack_depth`` is mainline's passthrough
+    stacking depth (answered with ``FUSE_PASSTHROUGH_UPSTREAM``; 0 means no passthrough).
+    ``dev`` is the daemon's ``/dev/fuse`` (:meth:`attach_device`), which carries the
+    device ioctls :meth:`backing_open` and :meth:`backing_close`.
     """
 
     proc: Any = None
+    dev: Any = None
     init_flags: int = 0
+    max_stack_depth: int = 0
     max_readahead: int = 4096
     max_write: int = 4096
     time_gran: int = 1000
@@ -276,6 +286,38 @@ class Daemon(abc.ABC):
         """Give the daemon the simulated process it runs as (``self.proc``)."""
         self.proc = proc
 
+    def attach_device(self, dev: Any) -> None:
+        """Give the daemon its open ``/dev/fuse`` (``self.dev``): an object with
+        ``backing_open(fd, flags)`` and ``backing_close(backing_id)``."""
+        self.dev = dev
+
+    def backing_open(self, fd: int, flags: int = 0) -> int:
+        """``ioctl(devfd, FUSE_DEV_IOC_BACKING_OPEN)`` (mainline 6.9+): register the file
+        open as ``fd`` in the daemon's process as a backing file; returns its id, for a
+        ``FuseOpenOut(open_flags=FOPEN_PASSTHROUGH, backing_id=id)`` reply.
+
+        Raises ``OSError`` as the kernel's ``fuse_backing_open`` does (EPERM without
+        negotiated passthrough or CAP_SYS_ADMIN, EBADF, EISDIR/EINVAL for a file that is
+        not regular, ELOOP beyond ``max_stack_depth``).
+        """
+        if self.dev is None:
+            raise UsageError(
+                "Daemon.backing_open: the daemon has no /dev/fuse yet; call it while serving "
+                "requests of a mount (k.mount_fuse(..., daemon=d) or simfs.live.run_live)"
+            )
+        return int(self.dev.backing_open(fd, flags))
+
+    def backing_close(self, backing_id: int) -> None:
+        """``ioctl(devfd, FUSE_DEV_IOC_BACKING_CLOSE, &backing_id)``: drop the id (files
+        already opened with it keep their backing file).  EINVAL for an id <= 0, ENOENT
+        for one that is not open."""
+        if self.dev is None:
+            raise UsageError(
+                "Daemon.backing_close: the daemon has no /dev/fuse yet; call it while serving "
+                "requests of a mount"
+            )
+        self.dev.backing_close(backing_id)
+
     @abc.abstractmethod
     def handle(self, req: Request) -> Reply | None:
         """Answer one request (``None``: read it and never reply)."""
@@ -286,12 +328,15 @@ class Daemon(abc.ABC):
         minor = uapi.FUSE_KERNEL_MINOR_VERSION
         if isinstance(init_in, uapi.FuseInitIn):
             minor = min(init_in.minor, minor)
+        flags, flags2 = uapi.split_init_flags(self.init_flags)
         return Reply(
             uapi.FuseInitOut(
                 major=uapi.FUSE_KERNEL_VERSION,
                 minor=minor,
                 max_readahead=self.max_readahead,
-                flags=self.init_flags,
+                flags=flags,
+                flags2=flags2,
+                max_stack_depth=self.max_stack_depth,
                 max_background=self.max_background,
                 congestion_threshold=self.congestion_threshold,
                 max_write=self.max_write,

@@ -140,6 +140,19 @@ def _mount_fuse_bpf(k: Kernel, target: str) -> Any:
     return k.mount_fuse(target, daemon=Passthrough(LOWER), root_dir=LOWER, allow_other=True)
 
 
+def _mount_upstream_passthrough(k: Kernel, target: str) -> Any:
+    from simfs.daemons import Passthrough
+
+    # mainline 6.9+ (issue 15): a passthrough_hp-like daemon hands the kernel backing ids
+    return k.mount_fuse(
+        target,
+        daemon=Passthrough(LOWER, passthrough=True),
+        variant="upstream",
+        allow_other=True,
+        default_permissions=True,
+    )
+
+
 #: The reference configurations ``simfs compare`` runs every workload under: label →
 #: ``mount(k, target)``.  The lower tree is always :data:`LOWER`.  FUSE mounts are made with
 #: ``allow_other`` (as Android mounts its storage): without it, ``fuse_allow_current_process``
@@ -148,6 +161,7 @@ CONFIGS: dict[str, Callable[[Kernel, str], Any]] = {
     "bind mount": _mount_bind,
     "classic FUSE": _mount_classic,
     "FUSE-BPF passthrough": _mount_fuse_bpf,
+    "upstream passthrough": _mount_upstream_passthrough,
 }
 
 

@@ -250,6 +250,8 @@ FOPEN_STREAM = 1 << 4
 FOPEN_NOFLUSH = 1 << 5  # upstream 7.35
 FOPEN_PARALLEL_DIRECT_WRITES = 1 << 6  # upstream 7.36
 FOPEN_FILE_CREATED = 1 << 7  # ACK (atomic open); upstream uses bit 7 for FOPEN_PASSTHROUGH
+#: Mainline 7.40: serve read/write/splice/mmap from the backing file named by ``backing_id``.
+FOPEN_PASSTHROUGH = 1 << 7
 
 #: INIT flags (``fuse_init_in.flags`` / ``fuse_init_out.flags``)
 FUSE_ASYNC_READ = 1 << 0
@@ -285,16 +287,21 @@ FUSE_SETXATTR_EXT = 1 << 29  # upstream 7.33 (not in the ACK 7.33 header)
 FUSE_INIT_EXT = 1 << 30  # upstream 7.36: flags2 present
 #: ACK's legacy Android passthrough; upstream names this bit FUSE_INIT_RESERVED.
 FUSE_PASSTHROUGH = 1 << 31
+#: The same bit under a name that says whose it is (ACK's Android passthrough, 7.33).
+FUSE_PASSTHROUGH_ACK = FUSE_PASSTHROUGH
 FUSE_INIT_RESERVED = 1 << 31
 # Upstream flags2 bits (7.36+): bits 32..63 travel in fuse_init_{in,out}.flags2.  ACK 7.33
-# has no flags2; they are named here for traces of newer kernels.  (Upstream's own
-# FUSE_PASSTHROUGH is 1 << 37 and is not given a name here: the ACK name wins.)
+# has no flags2; they are named here for traces of newer kernels and for the mainline
+# model (``variant="upstream"``).  Mainline's own FUSE_PASSTHROUGH (6.9+, protocol 7.40) is
+# 1 << 37; since the plain name is ACK's, it is FUSE_PASSTHROUGH_UPSTREAM here.
 FUSE_SECURITY_CTX = 1 << 32
 FUSE_HAS_INODE_DAX = 1 << 33
 FUSE_CREATE_SUPP_GROUP = 1 << 34
 FUSE_HAS_EXPIRE_ONLY = 1 << 35
 FUSE_DIRECT_IO_ALLOW_MMAP = 1 << 36
 FUSE_DIRECT_IO_RELAX = FUSE_DIRECT_IO_ALLOW_MMAP
+#: Mainline ``FUSE_PASSTHROUGH`` (bit 5 of ``flags2``; needs ``FUSE_INIT_EXT``).
+FUSE_PASSTHROUGH_UPSTREAM = 1 << 37
 FUSE_NO_EXPORT_SUPPORT = 1 << 38
 FUSE_HAS_RESEND = 1 << 39
 FUSE_ALLOW_IDMAP = 1 << 40
@@ -384,6 +391,12 @@ FUSE_DEV_IOC_MAGIC = 229
 FUSE_DEV_IOC_CLONE = _IOR(FUSE_DEV_IOC_MAGIC, 0, 4)
 #: ACK: Android's passthrough v2 interface (nr 127 is reserved for the deprecated v1).
 FUSE_DEV_IOC_PASSTHROUGH_OPEN = _IOW(FUSE_DEV_IOC_MAGIC, 126, 4)
+#: Mainline 7.40: register a backing file (``struct fuse_backing_map``), returns its id.
+FUSE_DEV_IOC_BACKING_OPEN = _IOW(FUSE_DEV_IOC_MAGIC, 1, 16)
+#: Mainline 7.40: drop a backing id (``uint32_t``).
+FUSE_DEV_IOC_BACKING_CLOSE = _IOW(FUSE_DEV_IOC_MAGIC, 2, 4)
+#: include/linux/fs.h: how deep filesystems may stack (overlayfs, FUSE passthrough).
+FILESYSTEM_MAX_STACK_DEPTH = 2
 
 
 def FUSE_DEV_IOC_BPF_RESPONSE(n: int) -> int:
@@ -721,13 +734,50 @@ class FuseCreateIn(WireStruct):
 
 
 @_wire
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class FuseOpenOut(WireStruct):
-    """``struct fuse_open_out`` (ACK: the last word is ``passthrough_fh``)."""
+    """``struct fuse_open_out``.
+
+    The last word is ACK's ``passthrough_fh`` and mainline's ``int32_t backing_id``
+    (7.40); either keyword sets it: ``FuseOpenOut(fh=1, open_flags=FOPEN_PASSTHROUGH,
+    backing_id=bid)``.  :attr:`backing_id` reads it back as the signed mainline value.
+    """
 
     fh: U64 = 0
     open_flags: U32 = 0
     passthrough_fh: U32 = 0
+
+    def __init__(
+        self,
+        fh: int = 0,
+        open_flags: int = 0,
+        passthrough_fh: int = 0,
+        *,
+        backing_id: int | None = None,
+    ) -> None:
+        if backing_id is not None:
+            if passthrough_fh:
+                raise TypeError("FuseOpenOut: give backing_id or passthrough_fh, not both")
+            passthrough_fh = backing_id & 0xFFFFFFFF  # int32_t on the wire
+        object.__setattr__(self, "fh", fh)
+        object.__setattr__(self, "open_flags", open_flags)
+        object.__setattr__(self, "passthrough_fh", passthrough_fh)
+
+    @property
+    def backing_id(self) -> int:
+        """Mainline's ``backing_id`` (the same word, signed)."""
+        v = self.passthrough_fh
+        return v - (1 << 32) if v >= 1 << 31 else v
+
+
+@_wire
+@dataclass(frozen=True, slots=True)
+class FuseBackingMap(WireStruct):
+    """``struct fuse_backing_map`` (mainline 7.40): ``FUSE_DEV_IOC_BACKING_OPEN``'s arg."""
+
+    fd: S32 = 0
+    flags: U32 = 0
+    padding: U64 = 0
 
 
 @_wire
@@ -882,8 +932,26 @@ class FuseInitIn(WireStruct):
 
 @_wire
 @dataclass(frozen=True, slots=True)
+class FuseInitInExt(FuseInitIn):
+    """``struct fuse_init_in`` of protocol 7.36+ (64 bytes): ``flags2`` and ``unused[11]``.
+
+    What mainline sends (and what the ``variant="upstream"`` model sends); a subclass of
+    :class:`FuseInitIn`, so daemons that only read ``flags`` accept both.
+    """
+
+    flags2: U32 = 0
+    unused: Annotated[tuple[int, ...], ("I", 11)] = _zeros(11)
+
+
+@_wire
+@dataclass(frozen=True, slots=True)
 class FuseInitOut(WireStruct):
-    """``struct fuse_init_out`` (64 bytes, ACK 7.33 layout: ``unused[8]``)."""
+    """``struct fuse_init_out`` (64 bytes).
+
+    ACK 7.33 ends in ``unused[8]``; mainline 7.36+ uses the first two words as ``flags2``
+    (read only with ``FUSE_INIT_EXT``) and, from 7.40, ``max_stack_depth`` (passthrough).
+    7.43's ``request_timeout`` (u16) is the low half of ``unused[0]`` here.
+    """
 
     major: U32 = 0
     minor: U32 = 0
@@ -895,7 +963,26 @@ class FuseInitOut(WireStruct):
     time_gran: U32 = 0
     max_pages: U16 = 0
     map_alignment: U16 = 0
-    unused: Annotated[tuple[int, ...], ("I", 8)] = _zeros(8)
+    flags2: U32 = 0
+    max_stack_depth: U32 = 0
+    unused: Annotated[tuple[int, ...], ("I", 6)] = _zeros(6)
+
+
+def init_flags64(arg: FuseInitIn | FuseInitOut) -> int:
+    """``flags | flags2 << 32`` when ``FUSE_INIT_EXT`` is set (``process_init_reply``)."""
+    flags = arg.flags
+    flags2 = getattr(arg, "flags2", 0)
+    if flags & FUSE_INIT_EXT:
+        flags |= flags2 << 32
+    return flags
+
+
+def split_init_flags(flags64: int) -> tuple[int, int]:
+    """``(flags, flags2)`` for a 64-bit flag set; ``FUSE_INIT_EXT`` added when needed."""
+    flags, flags2 = flags64 & 0xFFFFFFFF, flags64 >> 32
+    if flags2:
+        flags |= FUSE_INIT_EXT
+    return flags, flags2
 
 
 @_wire

@@ -145,11 +145,14 @@ def test_run_json_view_is_pure_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_compare(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "compare", "passthrough")
     assert code == 0, out
-    for label in ("bind mount", "classic FUSE", "FUSE-BPF passthrough", "this scenario"):
+    labels = ("bind mount", "classic FUSE", "FUSE-BPF passthrough", "upstream passthrough")
+    for label in (*labels, "this scenario"):
         assert label in out
     row = next(ln for ln in out.splitlines() if "transitions" in ln)
     cells = [c.strip() for c in row.split("|")[2:-1]]  # captured output is plain ASCII
-    assert cells[0] == "0" and int(cells[1]) > 0 and cells[2] == "0" and cells[3] == "0"
+    assert cells[0] == "0" and int(cells[1]) > 0 and cells[2] == "0" and cells[4] == "0"
+    # mainline passthrough (issue 15): fewer round trips than classic (no READ/WRITE), not 0
+    assert 0 < int(cells[3]) < int(cells[1])
 
 
 def test_custom_scenario_dir(capsys: pytest.CaptureFixture[str], scenario_dir: Path) -> None:

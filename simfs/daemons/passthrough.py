@@ -22,6 +22,15 @@ RENAME2 flags and FALLOCATE modes are served (``rename_flags``; passthrough_ll a
 EINVAL / EOPNOTSUPP); ``flush=False`` answers FLUSH with ENOSYS (the recordings'
 ``passthrough_ll_noflush`` build); ``negative_timeout`` replies nodeid 0 for a missing
 name (passthrough_hp's option; passthrough_ll answers ENOENT).
+
+``passthrough=True`` behaves like libfuse's ``example/passthrough_hp.cc`` on mainline
+6.9+: INIT asks for ``FUSE_PASSTHROUGH_UPSTREAM`` with ``max_stack_depth`` 1 (libfuse's
+``max_backing_stack_depth`` 0, plus the FUSE layer) and drops the writeback cache; the
+first open of an inode registers the opened file with :meth:`~simfs.Daemon.backing_open`
+and every open of that inode answers ``FOPEN_PASSTHROUGH`` with the inode's one backing
+id (``do_passthrough_open``), without ``FOPEN_KEEP_CACHE``; the last release closes the id
+(``sfs_release``).  When ``backing_open`` fails (no CAP_SYS_ADMIN: EPERM) the daemon turns
+passthrough off for good and serves READ/WRITE itself, silently, as passthrough_hp does.
 """
 
 from __future__ import annotations
@@ -147,6 +156,8 @@ class Passthrough(Daemon):
         rename_flags: bool = True,
         readdirplus: bool = True,
         access: bool = False,
+        passthrough: bool = False,
+        max_stack_depth: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -167,6 +178,15 @@ class Passthrough(Daemon):
             self.init_flags = self.init_flags & ~(
                 uapi.FUSE_DO_READDIRPLUS | uapi.FUSE_READDIRPLUS_AUTO
             )
+        self.passthrough = passthrough
+        if passthrough:
+            # passthrough_hp sfs_init: passthrough and writeback cache exclude each other
+            self.init_flags = (
+                self.init_flags | uapi.FUSE_PASSTHROUGH_UPSTREAM
+            ) & ~uapi.FUSE_WRITEBACK_CACHE
+            self.max_stack_depth = max_stack_depth
+        #: nodeid -> [backing id, opens] (passthrough_hp's inode.backing_id / nopen)
+        self.backing: dict[int, list[int]] = {}
         self.nodes: dict[int, _Node] = {}
         self._by_key: dict[tuple[int, int], int] = {}
         self._next_nodeid = 2
@@ -230,11 +250,14 @@ class Passthrough(Daemon):
         """libfuse: want what passthrough_ll wants, as far as the kernel offers it."""
         reply = super().init_reply(req)
         init_in = req.args[0] if req.args else None
-        offered = init_in.flags if isinstance(init_in, uapi.FuseInitIn) else 0
+        offered = uapi.init_flags64(init_in) if isinstance(init_in, uapi.FuseInitIn) else 0
         out = cast(uapi.FuseInitOut, reply.args[0])
         import dataclasses
 
-        return Reply(dataclasses.replace(out, flags=self.init_flags & offered))
+        flags, flags2 = uapi.split_init_flags(self.init_flags & offered)
+        # fuse_lowlevel.c do_init: max_stack_depth only goes with FUSE_PASSTHROUGH
+        depth = out.max_stack_depth if flags2 << 32 & uapi.FUSE_PASSTHROUGH_UPSTREAM else 0
+        return Reply(dataclasses.replace(out, flags=flags, flags2=flags2, max_stack_depth=depth))
 
     def handle(self, req: Request) -> Reply | None:
         if req.opcode == uapi.FUSE_ACCESS and self.access_supported:
@@ -499,12 +522,30 @@ class Passthrough(Daemon):
             node.names = list(dict.fromkeys(names))
         return Reply()
 
+    def _open_out(self, nodeid: int, fd: int) -> uapi.FuseOpenOut:
+        """passthrough_hp ``do_passthrough_open``: one shared backing id per inode."""
+        flags = self._open_flags()
+        self._fh_node[fd] = nodeid  # every open: fchmod/fchown of an unlinked file go by fh
+        if not self.passthrough:
+            return uapi.FuseOpenOut(fh=fd, open_flags=flags)
+        slot = self.backing.get(nodeid)
+        if slot is None:
+            try:
+                slot = [self.backing_open(fd), 0]
+            except OSError:
+                self.passthrough = False  # "disabling rw passthrough", and no more tries
+                return uapi.FuseOpenOut(fh=fd, open_flags=flags)
+            self.backing[nodeid] = slot
+        slot[1] += 1
+        # open in passthrough mode must drop old page cache
+        flags = (flags & ~uapi.FOPEN_KEEP_CACHE) | uapi.FOPEN_PASSTHROUGH
+        return uapi.FuseOpenOut(fh=fd, open_flags=flags, backing_id=slot[0])
+
     def open(self, req: Request) -> Reply:
         a = cast(uapi.FuseOpenIn, req.args[0])
         flags = a.flags & ~(os.O_NOFOLLOW | _O_LARGEFILE_KERNEL)
         fd = self.proc.open(self._path(req.nodeid), flags)
-        self._fh_node[fd] = req.nodeid
-        return Reply(uapi.FuseOpenOut(fh=fd, open_flags=self._open_flags()))
+        return Reply(self._open_out(req.nodeid, fd))
 
     def create(self, req: Request) -> Reply:
         a = cast(uapi.FuseCreateIn, req.args[0])
@@ -516,8 +557,7 @@ class Passthrough(Daemon):
         except OSError:
             self.proc.close(fd)
             raise
-        self._fh_node[fd] = node.nodeid
-        return Reply(self._entry(node, s), uapi.FuseOpenOut(fh=fd, open_flags=self._open_flags()))
+        return Reply(self._entry(node, s), self._open_out(node.nodeid, fd))
 
     def read(self, req: Request) -> Reply:
         a = cast(uapi.FuseReadIn, req.args[0])
@@ -547,7 +587,13 @@ class Passthrough(Daemon):
 
     def release(self, req: Request) -> Reply:
         a = cast(uapi.FuseReleaseIn, req.args[0])
-        self._fh_node.pop(a.fh, None)
+        nodeid = self._fh_node.pop(a.fh, None)
+        slot = None if nodeid is None else self.backing.get(nodeid)
+        if nodeid is not None and slot is not None:
+            slot[1] -= 1
+            if slot[1] == 0:  # sfs_release: close the shared backing id on the last close
+                del self.backing[nodeid]
+                self.backing_close(slot[0])
         self.proc.close(a.fh)
         return Reply()
 

@@ -160,6 +160,12 @@ FUSE_KERNEL_INIT_FLAGS = (
     | uapi.FUSE_PASSTHROUGH
 )
 
+#: What mainline 6.18's ``fuse_new_init``/``fuse_send_init`` offers (``flags | flags2 << 32``),
+#: as read from the INIT request of this machine's kernel (7.45, CONFIG_FUSE_PASSTHROUGH=y,
+#: io_uring disabled) through :mod:`simfs.live`; sent by ``variant="upstream"`` mounts in
+#: a 64-byte ``fuse_init_in`` with ``FUSE_INIT_EXT``.
+FUSE_UPSTREAM_INIT_FLAGS = 0x73FFFFFB | 0x5FD << 32
+
 #: ``struct fuse_conn`` bits that fs/fuse sets when the daemon answers an opcode with
 #: ``ENOSYS`` (and then stops sending it); the filesystem code owns setting them, the
 #: connection only holds them.  ``no_interrupt`` is set here (interrupt reply ENOSYS);
@@ -346,6 +352,14 @@ class FuseConn:
     cache_symlinks = False
     abort_err = False
     passthrough = False
+    # mainline passthrough (variant "upstream"): fc->passthrough, fc->max_stack_depth and
+    # fc->backing_files_map (simfs.fuse.passthrough)
+    passthrough_upstream = False
+    max_stack_depth = 0
+    no_copy_file_range_64 = False  # mainline 7.45 file.c __fuse_copy_file_range
+    backing_files: Any = None
+    #: which kernel's INIT this connection speaks: "ack" (7.33) or "upstream" (7.45)
+    variant = "ack"
     # ENOSYS memory (ENOSYS_MEMORY_FLAGS)
     no_open = False
     no_opendir = False
@@ -470,16 +484,27 @@ class FuseConn:
             self.initialized = True
             return
         self._transition(ConnEvent.SEND_INIT)
+        init_in: uapi.FuseInitIn
+        if self.variant == "upstream":
+            # mainline fuse_new_init: 7.45, flags2 with FUSE_INIT_EXT
+            flags, flags2 = uapi.split_init_flags(FUSE_UPSTREAM_INIT_FLAGS)
+            init_in = uapi.FuseInitInExt(
+                major=uapi.FUSE_KERNEL_VERSION,
+                minor=uapi.FUSE_UPSTREAM_MINOR_VERSION,
+                max_readahead=self._ra_pages * uapi.PAGE_SIZE,
+                flags=flags,
+                flags2=flags2,
+            )
+        else:
+            init_in = uapi.FuseInitIn(
+                major=uapi.FUSE_KERNEL_VERSION,
+                minor=uapi.FUSE_KERNEL_MINOR_VERSION,
+                max_readahead=self._ra_pages * uapi.PAGE_SIZE,
+                flags=self.init_flags_wanted,
+            )
         args = FuseArgs(
             opcode=uapi.FUSE_INIT,
-            in_args=[
-                uapi.FuseInitIn(
-                    major=uapi.FUSE_KERNEL_VERSION,
-                    minor=uapi.FUSE_KERNEL_MINOR_VERSION,
-                    max_readahead=self._ra_pages * uapi.PAGE_SIZE,
-                    flags=self.init_flags_wanted,
-                )
-            ],
+            in_args=[init_in],
             # fuse_send_init: out_argvar for replies of protocol < 7.5; force, nocreds
             out_args=[OutArg.of(uapi.FuseInitOut)],
             out_argvar=True,
@@ -577,7 +602,10 @@ class FuseConn:
             if flags & uapi.FUSE_MAX_PAGES:
                 self.max_pages = min(self.max_pages_limit, max(arg.max_pages, 1))
             self.handle_killpriv_v2 = bool(flags & uapi.FUSE_HANDLE_KILLPRIV_V2)
-            self.passthrough = bool(flags & uapi.FUSE_PASSTHROUGH)  # ACK
+            if self.variant == "upstream":
+                self._accept_passthrough_upstream(arg)
+            else:
+                self.passthrough = bool(flags & uapi.FUSE_PASSTHROUGH)  # ACK
         else:
             ra_pages = self.max_read // uapi.PAGE_SIZE
             self.no_lock = True
@@ -591,6 +619,19 @@ class FuseConn:
         # max_write: 4096 below 7.5, and never less than 4096
         self.max_write = max(4096, 4096 if arg.minor < 5 else arg.max_write)
         self.conn_init = True
+
+    def _accept_passthrough_upstream(self, arg: uapi.FuseInitOut) -> None:
+        """Mainline ``process_init_reply``: passthrough only with ``FUSE_PASSTHROUGH``
+        (bit 37, via ``flags2``), a ``max_stack_depth`` in 1..FILESYSTEM_MAX_STACK_DEPTH
+        and no writeback cache; otherwise silently off (BACKING_OPEN then fails EPERM)."""
+        flags64 = uapi.init_flags64(arg)
+        if (
+            flags64 & uapi.FUSE_PASSTHROUGH_UPSTREAM
+            and 0 < arg.max_stack_depth <= uapi.FILESYSTEM_MAX_STACK_DEPTH
+            and not flags64 & uapi.FUSE_WRITEBACK_CACHE
+        ):
+            self.passthrough_upstream = True
+            self.max_stack_depth = arg.max_stack_depth
 
     # ---------------------------------------------------------------- requests
 

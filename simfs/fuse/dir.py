@@ -20,7 +20,7 @@ import stat as st
 from typing import TYPE_CHECKING, Any, cast
 
 from simfs import uapi
-from simfs.fuse import backing
+from simfs.fuse import backing, iomode
 from simfs.fuse.dev import FuseArgs
 from simfs.fuse.inode import (
     FUSE_STATX_MODSIZE,
@@ -782,9 +782,20 @@ def entry_unlinked(dir: FuseInode, dentry: Dentry) -> None:
         inode.attr_version = inode.fm.next_attr_version()
         if inode.nlink > 0:
             inode.nlink -= 1
-        inode.invalidate_attr()
+        update_ctime(inode)
     dir_changed(dir)
     invalidate_entry_cache(dentry)
+
+
+def update_ctime(inode: FuseInode) -> None:
+    """The attributes of an inode whose ctime a directory operation changed: ACK (5.10)
+    invalidates them all (``fuse_invalidate_attr``); mainline since 5.16 ("fuse: reduce
+    attributes invalidated on directory change") only the ctime (``fuse_update_ctime``),
+    so a later read does not ask for attributes again."""
+    if inode.fm.variant == "upstream":
+        inode.invalidate_attr_mask(STATX_CTIME)
+    else:
+        inode.invalidate_attr()
 
 
 def fuse_unlink(dir: FuseInode, dentry: Dentry, cred: Cred) -> None:
@@ -842,9 +853,9 @@ def _rename_common(
     # ctime changes
     old_inode = oldent.inode
     if isinstance(old_inode, FuseInode):
-        old_inode.invalidate_attr()
+        update_ctime(old_inode)
     if flags & RENAME_EXCHANGE and isinstance(newent.inode, FuseInode):
-        newent.inode.invalidate_attr()
+        update_ctime(newent.inode)
     dir_changed(olddir)
     if olddir is not newdir:
         dir_changed(newdir)
@@ -857,7 +868,7 @@ def _rename_common(
                 target.nlink = 0
             elif target.nlink > 0:
                 target.nlink -= 1
-            target.invalidate_attr()
+            update_ctime(target)
         invalidate_entry_cache(newent)
 
 
@@ -912,6 +923,9 @@ def fuse_create_open(
     if not fc.dont_mask:
         mode &= ~umask
     flags &= ~os.O_NOCTTY
+    # build_open_how: force_o_largefile() adds O_LARGEFILE on 64-bit; build_open_flags
+    # strips O_CLOEXEC (it only concerns the fd): CREATE carries the same as OPEN
+    flags = (flags & ~os.O_CLOEXEC) | 0o100000
     open_flags = 0
     trunc = bool(flags & os.O_TRUNC)
     from simfs.vfs.cred import CAP_FSETID
@@ -942,6 +956,7 @@ def fuse_create_open(
             uapi.FUSE_CREATE, _entry_problem(outentry) or _type_change(outentry.attr, st.S_IFREG)
         )
     ff = FuseFile(fh=outopen.fh, nodeid=outentry.nodeid, open_flags=outopen.open_flags)
+    ff.backing_id = outopen.backing_id
     inode = fm.sb.iget(
         outentry.nodeid, outentry.generation, outentry.attr, entry_attr_valid(fm.sb, outentry), 0
     )
@@ -950,6 +965,9 @@ def fuse_create_open(
     dir_changed(dir)
     file.private = ff
     file.inode = inode
+    if fm.variant == "upstream":
+        # fuse_create_open: finish_open(file, entry, fuse_finish_open), sync release on error
+        iomode.fuse_finish_open_upstream(inode, file, ff)
     finish_open_common(inode, file)
     if fc.atomic_o_trunc and trunc:
         inode.truncate_pagecache(0)

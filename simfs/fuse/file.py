@@ -36,7 +36,7 @@ import stat as st
 from typing import TYPE_CHECKING, cast
 
 from simfs import uapi
-from simfs.fuse import backing
+from simfs.fuse import backing, iomode, passthrough
 from simfs.fuse.dev import FuseArgs
 from simfs.fuse.inode import (
     FUSE_STATX_MODSIZE,
@@ -150,6 +150,7 @@ def fuse_file_open(inode: FuseInode, file: File, isdir: bool) -> FuseFile:
                 out = cast(uapi.FuseOpenOut, outs[0])
                 ff.fh = out.fh
                 ff.open_flags = out.open_flags
+                ff.backing_id = out.backing_id
             except OSError as e:
                 if e.errno != errno.ENOSYS:
                     raise
@@ -175,6 +176,8 @@ def fuse_open(inode: FuseInode, file: File, cred: Cred) -> None:
     file.private = ff
     if isdir:
         return
+    if inode.fm.variant == "upstream":
+        iomode.fuse_finish_open_upstream(inode, file, ff)  # EIO for a refused open mode
     finish_open_common(inode, file)
     if not ff.open_flags & uapi.FOPEN_KEEP_CACHE:
         inode.invalidate_pages()
@@ -188,6 +191,8 @@ def fuse_release(inode: FuseInode, file: File) -> None:
     if handled:
         return
     ff = file.private
+    if isinstance(ff, FuseFile) and not isdir:
+        iomode.fuse_file_io_release(inode.sb.kernel, ff, inode)
     if not isinstance(ff, FuseFile) or not ff.release_needed:
         return
     release_flags = 0
@@ -269,6 +274,10 @@ def _send_read(inode: FuseInode, file: File, ff: FuseFile, pos: int, count: int)
         )
     data = outs[0]
     assert isinstance(data, bytes)
+    if inode.fm.variant == "upstream":
+        # fuse_readpages_end / __fuse_direct_read: fuse_invalidate_atime, so the next stat
+        # asks for attributes again (seen on Linux 6.18 through simfs.live)
+        inode.invalidate_atime()
     return data
 
 
@@ -294,8 +303,10 @@ def fuse_read(inode: FuseInode, file: File, offset: int, size: int) -> bytes:
     if handled:
         return cast(bytes, res)
     ff = fuse_file(file)
-    if ff.open_flags & uapi.FOPEN_DIRECT_IO:
+    if ff.open_flags & uapi.FOPEN_DIRECT_IO:  # FOPEN_DIRECT_IO overrides FOPEN_PASSTHROUGH
         return _direct_read(inode, file, ff, offset, size)
+    if ff.passthrough is not None:
+        return passthrough.fuse_passthrough_read_iter(inode, file, offset, size)
     return _cache_read(inode, file, ff, offset, size)
 
 
@@ -418,6 +429,23 @@ def _cache_written(inode: FuseInode, pos: int, data: bytes) -> None:
             inode.pages[idx] = piece  # fully written: uptodate
 
 
+def _upto_locked_page(inode: FuseInode, pos: int, count: int) -> int:
+    """Mainline ``fuse_fill_write_pages``: a page written only in part that is not
+    uptodate (not cached) stays locked and ends the request ("ia->write.folio_locked =
+    true; break"), so a write of 2049 bytes at 2049 is two WRITEs (2047 + 2), as seen on
+    Linux 6.18 through simfs.live."""
+    end = pos + count
+    p = pos
+    while p < end:
+        page_end = (p // PAGE_SIZE + 1) * PAGE_SIZE
+        hi = min(end, page_end)
+        full = p % PAGE_SIZE == 0 and hi == page_end
+        if not full and p // PAGE_SIZE not in inode.pages:
+            return hi - pos
+        p = hi
+    return count
+
+
 def fuse_write(inode: FuseInode, file: File, offset: int, data: bytes) -> int:
     """``fuse_file_write_iter``."""
     _check_bad(inode)
@@ -442,6 +470,8 @@ def fuse_write(inode: FuseInode, file: File, offset: int, data: bytes) -> int:
         inode.truncate_pagecache_range(offset, offset + len(data) - 1)
         write_update_attr(inode, pos, written)
         return written
+    if ff.passthrough is not None:
+        return passthrough.fuse_passthrough_write_iter(inode, file, offset, data)
     # fuse_cache_write_iter: file_remove_privs (GETXATTR security.capability), then
     # fuse_perform_write
     from simfs.vfs.ops import file_remove_privs
@@ -457,6 +487,8 @@ def fuse_write(inode: FuseInode, file: File, offset: int, data: bytes) -> int:
             nr_pages = fc.max_pages
             by_pages = (pos // PAGE_SIZE + nr_pages) * PAGE_SIZE - pos
             count = min(len(data) - res, fc.max_write, by_pages)
+            if inode.fm.variant == "upstream":
+                count = _upto_locked_page(inode, pos, count)
             chunk = data[res : res + count]
             try:
                 n = _send_write(inode, file, ff, pos, chunk)
@@ -653,6 +685,18 @@ def fuse_copy_file_range(
 
     k = inode.sb.kernel
     file_remove_privs(k, file_out, k.current_cred())  # file_modified(file_out)
+    cfr_in = uapi.FuseCopyFileRangeIn(
+        fh_in=ff_in.fh,
+        off_in=off_in,
+        nodeid_out=out_inode.nodeid,
+        fh_out=ff_out.fh,
+        off_out=off_out,
+        len=length,
+        flags=flags,
+    )
+    copied = _copy_file_range_64(inode, ff_in.nodeid, cfr_in)
+    if copied is not None:
+        return _copy_file_range_done(out_inode, off_out, copied)
     with inode.op("COPY_FILE_RANGE", ff_in.nodeid):
         try:
             outs = fm.request(
@@ -678,7 +722,36 @@ def fuse_copy_file_range(
                 fc.no_copy_file_range = True
                 raise oserror(errno.EOPNOTSUPP) from None
             raise
-    n = cast(uapi.FuseWriteOut, outs[0]).size
+    return _copy_file_range_done(out_inode, off_out, cast(uapi.FuseWriteOut, outs[0]).size)
+
+
+def _copy_file_range_64(inode: FuseInode, nodeid: int, arg: uapi.FuseCopyFileRangeIn) -> int | None:
+    """Mainline 7.45 ``__fuse_copy_file_range``: COPY_FILE_RANGE_64 first (64-bit count in
+    ``fuse_copy_file_range_out``); ENOSYS -> ``no_copy_file_range_64`` and ``None`` (fall
+    back to COPY_FILE_RANGE).  Only ``variant="upstream"`` speaks 7.45."""
+    fm = inode.fm
+    fc = fm.conn
+    if fm.variant != "upstream" or fc.no_copy_file_range_64:
+        return None
+    with inode.op("COPY_FILE_RANGE_64", nodeid):
+        try:
+            outs = fm.request(
+                FuseArgs(
+                    opcode=uapi.FUSE_COPY_FILE_RANGE_64,
+                    nodeid=nodeid,
+                    in_args=[arg],
+                    out_args=[OutArg.of(uapi.FuseCopyFileRangeOut)],
+                )
+            )
+        except OSError as e:
+            if e.errno != errno.ENOSYS:
+                raise
+            fc.no_copy_file_range_64 = True
+            return None
+    return cast(uapi.FuseCopyFileRangeOut, outs[0]).bytes_copied
+
+
+def _copy_file_range_done(out_inode: FuseInode, off_out: int, n: int) -> int:
     lo = off_out // PAGE_SIZE * PAGE_SIZE
     hi = -(-(off_out + n) // PAGE_SIZE) * PAGE_SIZE - 1
     out_inode.truncate_pagecache_range(lo, hi)

@@ -147,6 +147,11 @@ class FuseFile:
     flock: bool = False
     #: readdir state of a directory handle (``ff->readdir``)
     readdir: dict[str, Any] = field(default_factory=dict)
+    #: mainline passthrough (``variant="upstream"``): ``ff->passthrough``, the backing file
+    #: opened for this fuse file, and ``ff->iomode`` (see :mod:`simfs.fuse.iomode`)
+    passthrough: Any = None
+    iomode: str = "none"
+    backing_id: int = 0  # ff->args->open_outarg.backing_id
 
 
 def fuse_file(file: File) -> FuseFile:
@@ -165,6 +170,8 @@ class FuseSuperBlock(SuperBlock):
     ``fuse_dentry_operations``."""
 
     fs_name = "fuse"
+    #: ``s_stack_depth``: mainline passthrough sets it to the daemon's max_stack_depth
+    s_stack_depth = 0
     magic = uapi.FUSE_SUPER_MAGIC
     blocksize_bits = 12  # fuse_sb_defaults / fuse_fill_super_common: PAGE_SIZE blocks
 
@@ -291,6 +298,10 @@ class FuseInode(Inode):
         self.evicted = False
         self.backing_inode: Inode | None = None
         self.bpf: Any = None
+        # mainline iomode.c: fi->iocachectr (>0 cached opens, <0 uncached/passthrough
+        # opens) and fi->fb, the one backing file of a passthrough inode
+        self.iocachectr = 0
+        self.fb: Any = None
         # fuse_init_inode: the type is fixed at creation
         self.mode = st.S_IFMT(attr.mode)
         self.orig_mode = self.mode
@@ -298,7 +309,9 @@ class FuseInode(Inode):
         self.orig_ino = attr.ino
         self.uid = self.gid = 0
         self.nlink = 1
-        self.size = 0
+        # fuse_init_inode: i_size from the first attributes (with the writeback cache the
+        # later ones never change it: fuse_get_cache_mask keeps the kernel's size)
+        self.size = attr.size
         self.rdev = attr.rdev
         self.atime_ns = self.mtime_ns = self.ctime_ns = 0
         self.blksize = 1 << sb.blocksize_bits
@@ -582,6 +595,11 @@ class FuseInode(Inode):
         """``fuse_file_lock`` (issue 17)."""
         return _file.fuse_file_lock(self, file, cmd, request)
 
+    def mmap_target(self, file: File) -> tuple[Inode, File]:
+        """``fuse_file_mmap``: a mainline passthrough file maps its backing file."""
+        target = _passthrough.fuse_passthrough_mmap(self, file)
+        return target if target is not None else super().mmap_target(file)
+
     def lock_target(self, file: File) -> tuple[Inode, File]:
         ff = file.private
         if isinstance(ff, FuseFile) and ff.backing_file is not None:
@@ -608,5 +626,6 @@ def attr_from_root(mode: int) -> uapi.FuseAttr:
 # The operations (imported last: they use the classes above).
 from simfs.fuse import dir as _dir  # noqa: E402
 from simfs.fuse import file as _file  # noqa: E402
+from simfs.fuse import passthrough as _passthrough  # noqa: E402
 from simfs.fuse import readdir as _readdir  # noqa: E402
 from simfs.fuse import xattr as _xattr  # noqa: E402

@@ -28,6 +28,7 @@ from simfs.daemon import Daemon
 from simfs.errors import UsageError
 from simfs.fuse.dev import CallerIds, FuseArgs, FuseConn
 from simfs.fuse.inode import FuseDentry, FuseInode, FuseSuperBlock, attr_from_root
+from simfs.fuse.passthrough import FuseDevice, fuse_backing_files_free
 from simfs.vfs import dcache
 from simfs.vfs.inode import Dentry, oserror
 from simfs.vfs.mount import Mount, Path
@@ -48,7 +49,9 @@ VALID_OPTIONS: dict[str, Any] = {
     "rootmode": st.S_IFDIR | 0o755,
     "max_read": None,
     # simfs switches (not Linux mount options):
-    "variant": "ack",  # "ack" | "rfc_v2" | "upstream"
+    # "ack" | "rfc_v2" | "upstream" (mainline 6.18: 7.45 INIT, FUSE passthrough with
+    # backing ids and inode io modes -- simfs.fuse.passthrough, simfs.fuse.iomode)
+    "variant": "ack",
     "quirks": True,  # spec §3.6 finalize quirks modelled literally (fuse-bpf)
     "android_canonical_path": None,  # default: True for "ack"
     "readdir_bufsize": None,  # default: PAGE_SIZE (ACK fuse_readdir_uncached)
@@ -178,6 +181,7 @@ class FuseMount:
         self.sb.icache.clear()
         # fuse_conn_destroy: no DESTROY (fc->destroy is only set for fuseblk), then abort
         conn.abort()
+        fuse_backing_files_free(self.kernel, conn)  # fuse_conn_put -> fuse_backing_files_free
         self.kernel.fuse_mounts.pop(self.mnt.mnt_id if self.mnt is not None else -1, None)
 
     def abort(self) -> None:
@@ -290,8 +294,15 @@ def mount_fuse(
             fm.root_bpf = fm.root.bpf
         if daemon is not None and getattr(daemon, "proc", None) is None:
             daemon.attach(k.spawn())
+        if daemon is not None:
+            # the daemon's /dev/fuse descriptor, for the device ioctls (BACKING_OPEN...)
+            daemon.attach_device(FuseDevice(k, fm.conn, daemon))
+        fm.conn.variant = fm.variant
         # fuse_fill_super -> fuse_send_init (no_daemon: ACK fails INIT with -ENOTCONN)
         fm.conn.send_init()
+        if fm.conn.passthrough_upstream:
+            # mainline process_init_reply: fm->sb->s_stack_depth = arg->max_stack_depth
+            sb.s_stack_depth = fm.conn.max_stack_depth
         mnt = Mount(
             k.mounts.new_id(), sb, root_dentry, tgt.mnt, tgt.dentry, "fuse", str(opts["source"])
         )

@@ -49,7 +49,8 @@ class GlibcProcess:
 
     def listdir(self, path: str) -> list[str]:
         p = self._proc
-        fd = p.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        # glibc opendir: O_RDONLY|O_NDELAY|O_DIRECTORY|O_LARGEFILE|O_CLOEXEC
+        fd = p.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             p.fstat(fd)
             return [d.name for d in p.getdents_all(fd) if d.name not in (".", "..")]

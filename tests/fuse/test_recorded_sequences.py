@@ -23,14 +23,8 @@ def _drop(op: str) -> Callable[[list[str]], list[str]]:
 
 
 #: name -> (applies to workload ids starting with, transformation of the real sequence, why)
-INTENTIONAL: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]], str]] = {
-    "protocol_7_45_copy_file_range_64": (
-        ("copy_file_range_",),
-        _drop("COPY_FILE_RANGE_64"),
-        "Linux 6.18 (protocol 7.45) tries COPY_FILE_RANGE_64 first and falls back on ENOSYS; "
-        "the modelled ACK protocol 7.33 has only COPY_FILE_RANGE",
-    ),
-}
+#: (Empty since issue 15: variant="upstream" speaks 7.45, COPY_FILE_RANGE_64 included.)
+INTENTIONAL: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]], str]] = {}
 
 
 def expected(rec: dict[str, Any], phase: str) -> tuple[list[str], list[str]]:
