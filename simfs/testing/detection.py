@@ -105,9 +105,8 @@ def run_trial(entry: Entry, seed: int, settings: Settings | None = None) -> Tria
         try:
             machine = entry.machine()
             base = settings if settings is not None else machine.TestCase.settings
-            test = get_state_machine_test(  # type: ignore[no-untyped-call]
-                machine, settings=Settings(base, database=None, derandomize=False)
-            )
+            make: Any = get_state_machine_test  # typed or not, by hypothesis version
+            test = make(machine, settings=Settings(base, database=None, derandomize=False))
             hypothesis_seed(seed)(test)()
         except AssertionError as e:
             seconds = time.perf_counter() - start
