@@ -398,3 +398,19 @@ def test_a_failed_lseek_on_ack_stops_position_comparisons() -> None:
     state.run("root", "lseek", 10000, "SEEK_CUR", fd=pair)  # 10003 / 10000: not compared
     assert pair in state.unsynced
     state.teardown()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="simfs.daemons.Passthrough tracks nodes by path (ESTALE); passthrough_ll links "
+    "through the node's O_PATH fd.  Found by the state-driven calls; not fixed in issue 11",
+)
+def test_classic_passthrough_links_an_inode_whose_first_name_was_unlinked() -> None:
+    from simfs.testing import classic_passthrough
+    from simfs.testing.machines import build_side
+
+    side = build_side("t", LowerTree((File("a"),)), classic_passthrough)
+    root = side.procs["root"]
+    root.link("a", "b")
+    root.unlink("a")
+    root.link("b", "a")  # a bind mount (and real FUSE with passthrough_ll) succeeds
