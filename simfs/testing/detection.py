@@ -21,7 +21,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
@@ -105,9 +105,8 @@ def run_trial(entry: Entry, seed: int, settings: Settings | None = None) -> Tria
         try:
             machine = entry.machine()
             base = settings if settings is not None else machine.TestCase.settings
-            test = cast(Any, get_state_machine_test)(  # untyped in older hypothesis
-                machine, settings=Settings(base, database=None, derandomize=False)
-            )
+            make: Any = get_state_machine_test  # typed or not, by hypothesis version
+            test = make(machine, settings=Settings(base, database=None, derandomize=False))
             hypothesis_seed(seed)(test)()
         except AssertionError as e:
             seconds = time.perf_counter() - start

@@ -373,3 +373,41 @@ def test_a_divergence_the_other_quirk_setting_removes_says_so() -> None:
     notes = explain(machine, tree, steps, info.value)
     assert any("other `quirks` mount option these calls pass" in n for n in notes), notes
     assert any("def calls" in n for n in notes)
+
+
+def test_a_failed_lseek_on_ack_stops_position_comparisons() -> None:
+    # spec §3.6: ACK commits f_pos after a failed LSEEK; the machine must not report the
+    # later SEEK_CUR difference as a bug of the filter
+    import errno as errno_mod
+
+    from simfs.testing import errno_translating_program, errno_translation_machine
+
+    def translator() -> object:
+        return errno_translating_program({errno_mod.ENODATA: errno_mod.EPERM})
+
+    machine = errno_translation_machine(
+        bpf_mount(translator), {errno_mod.ENODATA: errno_mod.EPERM}, name="LseekQuirk"
+    )
+    state = machine()
+    state.quiet = True
+    state.setup(tree=LowerTree())
+    outcomes = state.run("root", "open", "a", "O_RDWR|O_CREAT|O_EXCL", 0o644)
+    pair = state._fd_result("root", outcomes)
+    state.run("root", "lseek", 3, "SEEK_SET", fd=pair)
+    state.run("root", "lseek", 0, "SEEK_DATA", fd=pair)  # ENXIO on both
+    state.run("root", "lseek", 10000, "SEEK_CUR", fd=pair)  # 10003 / 10000: not compared
+    assert pair in state.unsynced
+    state.teardown()
+
+
+def test_classic_passthrough_links_an_inode_whose_first_name_was_unlinked() -> None:
+    """Found by issue 11's state-driven calls; fixed by issue 19 (the daemon keeps every
+    name of an inode, as passthrough_ll keeps an O_PATH fd)."""
+    from simfs.testing import classic_passthrough
+    from simfs.testing.machines import build_side
+
+    side = build_side("t", LowerTree((File("a"),)), classic_passthrough)
+    root = side.procs["root"]
+    root.link("a", "b")
+    root.unlink("a")
+    root.link("b", "a")  # a bind mount (and real FUSE with passthrough_ll) succeeds
