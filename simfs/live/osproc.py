@@ -96,22 +96,28 @@ class OsProcess:
             ) from None
 
     def getdents(self, fd: int, count: int = 32768) -> list[Dirent]:
-        """``getdents64(2)`` until the end: every remaining record, ``.``/``..`` included."""
-        out: list[Dirent] = []
+        """ONE ``getdents64(2)`` call, as :meth:`simfs.Process.getdents`: the records that
+        fit ``count`` bytes, ``.``/``..`` included, ``[]`` at the end of the directory."""
         buf = ctypes.create_string_buffer(count)
-        while True:
-            n = _syscall("getdents64", ctypes.c_int(fd), buf, ctypes.c_uint(count))
-            if n < 0:
-                _raise("getdents64")
-            if n == 0:
-                return out
-            raw = buf.raw[:n]
-            pos = 0
-            while pos < n:
-                ino, off, reclen, dtype = _DIRENT64_HEAD.unpack_from(raw, pos)
-                name_raw = raw[pos + _DIRENT64_HEAD.size : pos + reclen].split(b"\0", 1)[0]
-                out.append(Dirent(os.fsdecode(name_raw), ino, dtype, off))
-                pos += reclen
+        n = _syscall("getdents64", ctypes.c_int(fd), buf, ctypes.c_uint(count))
+        if n < 0:
+            _raise("getdents64")
+        out: list[Dirent] = []
+        raw = buf.raw[:n]
+        pos = 0
+        while pos < n:
+            ino, off, reclen, dtype = _DIRENT64_HEAD.unpack_from(raw, pos)
+            name_raw = raw[pos + _DIRENT64_HEAD.size : pos + reclen].split(b"\0", 1)[0]
+            out.append(Dirent(os.fsdecode(name_raw), ino, dtype, off))
+            pos += reclen
+        return out
+
+    def getdents_all(self, fd: int) -> list[Dirent]:
+        """``getdents64(2)`` until the end, as :meth:`simfs.Process.getdents_all`."""
+        out: list[Dirent] = []
+        while batch := self.getdents(fd):
+            out.extend(batch)
+        return out
 
     def renameat2(self, src: Any, dst: Any, flags: int = 0) -> None:
         """``renameat2(2)`` (RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT)."""
