@@ -69,7 +69,6 @@ from simfs.vfs.permission import (
     S_IALLUGO,
     S_IRWXUGO,
     inode_permission,
-    may_linkat,
     setattr_should_drop_sgid,
     vfs_prepare_mode,
 )
@@ -968,18 +967,7 @@ class Process:
         def do() -> None:
             # do_linkat: old path first (no trailing-slash follow for the source)
             old = self._lookup(s, False, src_dir_fd)
-            w, parent, last, type_, trailing = self._parent(d, dst_dir_fd)
-            if type_ != LAST_NORM:
-                raise oserror(errno.EEXIST)
-            if old.mnt is not parent.mnt:
-                raise oserror(errno.EXDEV)
-            dentry = w.lookup_one(parent, last, LOOKUP_CREATE | LOOKUP_EXCL)
-            if dentry.inode is not None:
-                raise oserror(errno.EEXIST)
-            if trailing:
-                raise oserror(errno.ENOENT)
-            may_linkat(old.inode, self.cred)
-            ops.vfs_link(old.dentry, parent.inode, dentry, self.cred)
+            tmpfile.link_to(self, old, d, dst_dir_fd)
 
         self._sys("link", do, s, d, filename=src, filename2=dst)
 
