@@ -181,9 +181,11 @@ class LowerInode(Inode):
         self.blksize = PAGE_SIZE
 
     # attributes live in the store ------------------------------------------------
+    # (read from pyfakefs's ``stat_result`` directly: ``FakeFile.__getattr__`` forwards
+    # ``st_*`` there anyway, and skipping it matters on every path walk — issue 14)
     @property
     def ino(self) -> int:
-        return int(self.obj.st_ino or 0)
+        return int(self.obj.stat_result.st_ino or 0)
 
     @ino.setter
     def ino(self, v: int) -> None:
@@ -191,7 +193,7 @@ class LowerInode(Inode):
 
     @property
     def mode(self) -> int:
-        return int(self.obj.st_mode)
+        return int(self.obj.stat_result.st_mode)
 
     @mode.setter
     def mode(self, v: int) -> None:
@@ -199,7 +201,7 @@ class LowerInode(Inode):
 
     @property
     def uid(self) -> int:
-        return int(self.obj.st_uid)
+        return int(self.obj.stat_result.st_uid)
 
     @uid.setter
     def uid(self, v: int) -> None:
@@ -207,7 +209,7 @@ class LowerInode(Inode):
 
     @property
     def gid(self) -> int:
-        return int(self.obj.st_gid)
+        return int(self.obj.stat_result.st_gid)
 
     @gid.setter
     def gid(self, v: int) -> None:
