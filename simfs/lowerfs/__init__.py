@@ -219,11 +219,11 @@ class LowerInode(Inode):
     def nlink(self) -> int:
         obj = self.obj
         if isinstance(obj, FakeDirectory):
-            if getattr(obj, "_simfs_dead", False):
+            if obj.__dict__.get("_simfs_dead", False):  # no FakeFile.__getattr__ miss
                 return 0
             # pyfakefs counts every entry; Linux: 2 + subdirectories
             return 2 + sum(1 for e in obj.entries.values() if isinstance(e, FakeDirectory))
-        return int(obj.st_nlink)
+        return int(obj.stat_result.st_nlink)
 
     @nlink.setter
     def nlink(self, v: int) -> None:
@@ -234,9 +234,9 @@ class LowerInode(Inode):
         obj = self.obj
         if isinstance(obj, FakeDirectory):
             return BOGO_DIRENT_SIZE * (2 + len(obj.entries))
-        if st.S_ISLNK(obj.st_mode):
+        if st.S_ISLNK(obj.stat_result.st_mode):
             return len(_contents(obj))
-        return int(obj.st_size or 0)
+        return int(obj.stat_result.st_size or 0)
 
     @size.setter
     def size(self, v: int) -> None:
@@ -244,7 +244,7 @@ class LowerInode(Inode):
 
     @property
     def rdev(self) -> int:
-        return int(getattr(self.obj, "_simfs_rdev", 0))
+        return int(self.obj.__dict__.get("_simfs_rdev", 0))  # no FakeFile.__getattr__ miss
 
     @rdev.setter
     def rdev(self, v: int) -> None:
@@ -252,7 +252,7 @@ class LowerInode(Inode):
 
     @property
     def atime_ns(self) -> int:
-        return int(self.obj.st_atime_ns)
+        return int(self.obj.stat_result.st_atime_ns)
 
     @atime_ns.setter
     def atime_ns(self, v: int) -> None:
@@ -260,7 +260,7 @@ class LowerInode(Inode):
 
     @property
     def mtime_ns(self) -> int:
-        return int(self.obj.st_mtime_ns)
+        return int(self.obj.stat_result.st_mtime_ns)
 
     @mtime_ns.setter
     def mtime_ns(self, v: int) -> None:
@@ -268,7 +268,7 @@ class LowerInode(Inode):
 
     @property
     def ctime_ns(self) -> int:
-        return int(self.obj.st_ctime_ns)
+        return int(self.obj.stat_result.st_ctime_ns)
 
     @ctime_ns.setter
     def ctime_ns(self, v: int) -> None:
