@@ -28,6 +28,21 @@ Two tables, measured in one run:
    twin from ``simfs/bpf/filters/selftests.o`` (each ``stat`` runs the filter), so the
    cost of a compiled filter reads next to the operation around it.
 
+4. **Ratios side by side** (issue 14): the figures the project's speed goals are stated in,
+   each a ratio of two configurations measured *interleaved* in one run (short slices
+   alternating between the two, so a loaded machine slows both alike), with the trace
+   attached as by default: FUSE-BPF passthrough / bind for ``stat`` and open+read+close,
+   classic FUSE / bind for open+read+close, simfs root fs and bind / pyfakefs
+   ``FakeOsModule`` for both, and the cost of tracing (FUSE-BPF ``stat`` traced /
+   untraced).  Then the property machine's throughput: examples/s of
+   :func:`simfs.testing.equivalence_machine` against a bind mount, FUSE-BPF passthrough
+   and classic FUSE, derandomized (a fixed seed), at most :data:`MACHINE_STEPS` steps.
+
+:meth:`BenchReport.figures` flattens everything into named numbers (``simfs bench --json``);
+:func:`compare_figures` divides a run's figures by a recorded baseline
+(``simfs/bench_baseline.json``, ``simfs bench --compare``), a regression guard that is
+read by a person, never a timed test.
+
 Timings are wall-clock (``time.perf_counter``) and vary between machines and runs; the
 simulated kernel's virtual clock is not involved.  The trace instrument is detached while
 measuring (``k.hooks.remove(k.trace)``), so the numbers are those of an untraced kernel;
@@ -54,8 +69,12 @@ __all__ = [
     "OPS",
     "READDIR_SIZE",
     "BenchReport",
+    "compare_figures",
+    "comparison_table",
     "measure_ebpf",
+    "measure_machines",
     "measure_ops",
+    "measure_ratios",
     "measure_scaling",
     "run",
 ]
@@ -82,6 +101,24 @@ class BenchReport:
     scaling: dict[int, dict[str, tuple[float, float] | None]] = field(default_factory=dict)
     readdir_size: int = READDIR_SIZE
     ebpf: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    machines: dict[str, float] = field(default_factory=dict)
+
+    def figures(self) -> dict[str, float]:
+        """Every number as ``{"section: name": value}`` (the ``--json`` output)."""
+        out: dict[str, float] = {}
+        for label, rates in self.ops.items():
+            for op, r in rates.items():
+                out[f"ops/s: {label}: {op}"] = r
+        for n, row in self.scaling.items():
+            for label, v in row.items():
+                if v is not None:
+                    out[f"scaling: {label}: listdir {n} s"] = v[0]
+                    out[f"scaling: {label}: stat in {n} s"] = v[1]
+        for section in ("ebpf", "ratios", "machines"):
+            for name, value in getattr(self, section).items():
+                out[f"{section}: {name}"] = value
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,6 +386,168 @@ def _ebpf_table(ebpf: dict[str, float]) -> Table:
     return table
 
 
+#: Steps of one example of the throughput measurement (the issue's "≤25 steps").
+MACHINE_STEPS = 25
+
+#: The ratio figures: name -> (numerator config, denominator config, operation, goal).
+#: Configurations are those of :func:`_ratio_targets`; the goal is the issue's minimum.
+RATIOS: dict[str, tuple[str, str, str, float]] = {
+    "FUSE-BPF / bind: stat": ("FUSE-BPF", "bind mount", "stat", 0.5),
+    "FUSE-BPF / bind: open+read+close": ("FUSE-BPF", "bind mount", "open+read+close", 0.5),
+    "classic / bind: open+read+close": ("classic FUSE", "bind mount", "open+read+close", 0.25),
+    "root fs / pyfakefs: stat": ("simfs lower", "pyfakefs", "stat", 2.0),
+    "root fs / pyfakefs: open+read+close": ("simfs lower", "pyfakefs", "open+read+close", 2.0),
+    "bind / pyfakefs: stat": ("bind mount", "pyfakefs", "stat", 2.0),
+    "bind / pyfakefs: open+read+close": ("bind mount", "pyfakefs", "open+read+close", 2.0),
+    "traced / untraced FUSE-BPF: stat": ("FUSE-BPF", "FUSE-BPF untraced", "stat", 0.0),
+}
+
+
+def _ratio_targets() -> dict[str, Target]:
+    """pyfakefs and the simfs mounts with the trace attached (the default), plus an
+    untraced FUSE-BPF mount on a second kernel, for the tracing-cost ratio."""
+    targets: dict[str, Target] = {"pyfakefs": _pyfakefs([])}
+    traced = _simfs_targets([])
+    untraced_fuse = traced.pop("FUSE-BPF", None)
+    o = traced["simfs lower"][0]
+    o.kernel.hooks.add(o.kernel.trace)  # _simfs_targets detached it: attach it again
+    targets.update(traced)
+    if untraced_fuse is not None:
+        targets["FUSE-BPF"] = untraced_fuse
+        fresh = _simfs_targets([])
+        targets["FUSE-BPF untraced"] = fresh["FUSE-BPF"]
+    return targets
+
+
+def measure_ratios(seconds: float, rounds: int = 10) -> dict[str, float]:
+    """The :data:`RATIOS`, each configuration pair measured interleaved: ``rounds``
+    alternating slices of ``seconds / rounds`` each, calls and time summed per side."""
+    targets = _ratio_targets()
+    out: dict[str, float] = {}
+    for name, (num, den, op, _goal) in RATIOS.items():
+        if num not in targets or den not in targets:
+            continue
+        fns = [_op(op, *targets[c], READDIR_SIZE) for c in (num, den)]
+        calls = [0, 0]
+        spent = [0.0, 0.0]
+        for f in fns:
+            f()  # warm dentries and pyfakefs caches
+        for _ in range(rounds):
+            for i, f in enumerate(fns):
+                start = time.perf_counter()
+                deadline = start + seconds / rounds
+                n = 0
+                now = start
+                while n < 3 or now < deadline:
+                    f()
+                    n += 1
+                    now = time.perf_counter()
+                calls[i] += n
+                spent[i] += now - start
+        rate_num, rate_den = calls[0] / spent[0], calls[1] / spent[1]
+        out[name] = rate_num / rate_den
+        out[f"{name} [{num} ops/s]"] = rate_num
+        out[f"{name} [{den} ops/s]"] = rate_den
+        for c in (num, den):
+            kernel = getattr(targets[c][0], "kernel", None)
+            if kernel is not None:
+                kernel.trace.clear()  # what was recorded is not needed: keep memory flat
+    return out
+
+
+def measure_machines(examples: int = 20, steps: int = MACHINE_STEPS) -> dict[str, float]:
+    """examples/s of :func:`~simfs.testing.equivalence_machine` (derandomized: the same
+    examples every run) with a bind mount, FUSE-BPF passthrough and classic FUSE under
+    test, ``examples`` examples of at most ``steps`` steps each."""
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from simfs.testing import bind, classic_passthrough, equivalence_machine, passthrough
+    from simfs.testing.machines import ack_differences
+
+    mounts: dict[str, tuple[Any, Any]] = {
+        "bind": (bind, None),
+        "FUSE-BPF passthrough": (passthrough, ack_differences),
+        "classic FUSE": (classic_passthrough, None),
+    }
+    config = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    out: dict[str, float] = {}
+    for label, (factory, allow) in mounts.items():
+        machine = equivalence_machine(factory, allow=allow, name=f"Bench{label}")
+        run_state_machine_as_test(machine, settings=settings(config, max_examples=1))  # warm
+        start = time.perf_counter()
+        run_state_machine_as_test(machine, settings=config)
+        out[f"equivalence examples/s: {label}"] = examples / (time.perf_counter() - start)
+    return out
+
+
+def compare_figures(
+    current: dict[str, float], baseline: dict[str, float]
+) -> dict[str, tuple[float | None, float | None, float | None]]:
+    """Per figure: (baseline, current, current / baseline); ``None`` where one is missing.
+
+    Read each ratio by the figure's meaning: for ops/s, ratios and examples/s above 1 is
+    faster; for the ``scaling`` figures (seconds per call) below 1 is faster."""
+    out: dict[str, tuple[float | None, float | None, float | None]] = {}
+    for name in [*baseline, *(n for n in current if n not in baseline)]:
+        b, c = baseline.get(name), current.get(name)
+        out[name] = (b, c, c / b if b and c is not None else None)
+    return out
+
+
+def comparison_table(current: dict[str, float], baseline: dict[str, float]) -> Table:
+    """:func:`compare_figures` as a table: figure, baseline, this run, run/baseline."""
+    table = Table(
+        title="This run against the recorded baseline (wall-clock: read, never asserted)",
+        header_style="bold",
+        title_justify="left",
+        caption="run/baseline above 1: more of the figure (faster for ops/s, ratios and "
+        "examples/s; slower for the scaling figures, which are seconds per call).",
+        caption_justify="left",
+    )
+    for heading in ("figure", "baseline", "this run", "run/baseline"):
+        table.add_column(heading, justify="left" if heading == "figure" else "right")
+    for name, (b, c, r) in compare_figures(current, baseline).items():
+        table.add_row(
+            name,
+            "—" if b is None else f"{b:,.4g}",
+            "—" if c is None else f"{c:,.4g}",
+            "—" if r is None else f"{r:.2f}",
+        )
+    return table
+
+
+def _ratios_table(ratios: dict[str, float], machines: dict[str, float]) -> Table:
+    table = Table(
+        title="Speed goals (issue 14): ratios measured interleaved in one run, trace attached",
+        header_style="bold",
+        title_justify="left",
+    )
+    table.add_column("figure")
+    table.add_column("ratio", justify="right")
+    table.add_column("goal", justify="right")
+    table.add_column("ops/s (numerator, denominator)", justify="right")
+    for name, (num, den, _op_name, goal) in RATIOS.items():
+        if name not in ratios:
+            continue
+        r = ratios[name]
+        met = goal == 0.0 or r >= goal
+        goal_text = Text("(cost)" if goal == 0.0 else f"≥ {goal:g}", style="" if met else "red")
+        rates = f"{ratios[f'{name} [{num} ops/s]']:,.0f} / {ratios[f'{name} [{den} ops/s]']:,.0f}"
+        table.add_row(name, f"{r:.2f}", goal_text, rates)
+    for name, value in machines.items():
+        table.add_row(name, f"{value:,.1f}", "", "")
+    return table
+
+
 def _scaling_table(
     scaling: dict[int, dict[str, tuple[float, float] | None]], max_call_seconds: float
 ) -> Table:
@@ -381,6 +580,7 @@ def run(
     sizes: list[int] | None = None,
     seconds: float | None = None,
     max_call_seconds: float = MAX_CALL_SECONDS,
+    machines: bool = True,
 ) -> BenchReport:
     """Measure and print both tables; return the numbers.
 
@@ -392,6 +592,7 @@ def run(
         seconds: time budget of each measurement (default 0.3, quick 0.05).
         max_call_seconds: skip a scaling cell whose single ``listdir`` is estimated to
             take longer than this (see :func:`measure_scaling`).
+        machines: also measure property-machine throughput (:func:`measure_machines`).
     """
     console = console or Console()
     seconds = seconds if seconds is not None else (0.05 if quick else 0.3)
@@ -411,6 +612,12 @@ def run(
     with console.status("measuring the eBPF interpreter…"):
         report.ebpf = measure_ebpf(seconds, iterations=2_000 if quick else 20_000)
     console.print(_ebpf_table(report.ebpf))
+    with console.status("measuring ratios side by side…"):
+        report.ratios = measure_ratios(seconds * 4)
+    if machines:
+        with console.status("measuring property-machine throughput…"):
+            report.machines = measure_machines(5 if quick else 20)
+    console.print(_ratios_table(report.ratios, report.machines))
     missing = [c for c in ("FUSE-BPF", "classic FUSE") if c not in targets]
     if missing:
         console.print(

@@ -8,6 +8,7 @@
     simfs compare NAME                  its workload on a bind mount, classic FUSE,
                                         FUSE-BPF passthrough and its own mount, side by side
     simfs bench [--quick]               ops/s against pyfakefs, and scaling with dir size
+    simfs bench --json | --compare F    every figure as JSON; or each next to baseline F
     simfs bpf check FILE.o [SECTION]    the verifier's verdict and log for compiled programs
     simfs bpf disasm FILE.o [SECTION]   their instructions as the verifier log prints them
     simfs bench detection [-k K]        share of wrong filters the property machines catch
@@ -28,6 +29,8 @@ tree guides); every view fits 80 columns (:func:`simfs.render.console`).
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import sys
 import traceback
@@ -59,9 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run scenarios and see every user<->kernel transition.",
         epilog="Start with `simfs list`, then `simfs run passthrough` and `simfs run classic`.",
     )
-    parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {simfs.__version__}"
-    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {simfs.__version__}")
     parser.add_argument(
         "--scenarios",
         metavar="DIR",
@@ -152,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="S",
         help="time budget per measurement (default 0.3, --quick 0.05)",
+    )
+    bench.add_argument(
+        "--json",
+        action="store_true",
+        help="print every figure as one JSON object instead of the tables",
+    )
+    bench.add_argument(
+        "--compare",
+        metavar="BASELINE.json",
+        help="run, then print each figure next to BASELINE's (a --json output, e.g. "
+        "simfs/bench_baseline.json) and the ratio run/baseline",
     )
     _add_bpf_parser(sub)
     _add_fuzz_parser(sub)
@@ -255,13 +267,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError:
                 err.print(f"simfs bench: error: --sizes takes integers, got {args.sizes!r}")
                 return 2
-        bench.run(
-            out,
+        baseline = None
+        if args.compare:
+            try:
+                baseline = json.loads(Path(args.compare).read_text())
+            except (OSError, ValueError) as e:
+                err.print(f"simfs bench: error: cannot read baseline {args.compare!r}: {e}")
+                return 2
+        quiet = args.json or baseline is not None
+        report = bench.run(
+            render.console(file=io.StringIO()) if quiet else out,
             quick=args.quick,
             sizes=sizes,
             seconds=args.seconds,
             max_call_seconds=args.max_call_seconds,
         )
+        if args.json:
+            print(json.dumps(report.figures(), indent=1))
+        if baseline is not None:
+            out.print(bench.comparison_table(report.figures(), baseline))
         return 0
 
     if args.command == "bpf":

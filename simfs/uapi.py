@@ -1520,6 +1520,18 @@ def value_summary(value: WireValue, limit: int = 40) -> str:
 
 def opcode_name(opcode: int) -> str:
     """``LOOKUP``, ``LOOKUP|PREFILTER``, ``READDIR|POSTFILTER``, ``UNKNOWN(77)``."""
+    name = _OPCODE_NAMES.get(opcode)
+    if name is None:
+        name = _OPCODE_NAMES[opcode] = _opcode_name(opcode)
+    return name
+
+
+#: :func:`opcode_name`'s answers so far (a pure function of the number, asked on every
+#: machine run: issue 14).
+_OPCODE_NAMES: dict[int, str] = {}
+
+
+def _opcode_name(opcode: int) -> str:
     try:
         return FuseOpcode(opcode).name.removeprefix("FUSE_")
     except ValueError:

@@ -181,6 +181,33 @@ def test_bench_quick_prints_tables(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Simulator scaling with directory size" in out and "40" in out
 
 
+def test_bench_json_has_every_figure_and_compare_divides_by_the_baseline(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ("bench", "--quick", "--sizes", "20", "--seconds", "0.005")
+    code, out, _ = run_cli(capsys, *args, "--json")
+    assert code == 0
+    figures = json.loads(out)
+    for name in (
+        "ratios: FUSE-BPF / bind: stat",
+        "ratios: classic / bind: open+read+close",
+        "ratios: root fs / pyfakefs: stat",
+        "ratios: traced / untraced FUSE-BPF: stat",
+        "machines: equivalence examples/s: FUSE-BPF passthrough",
+        "ops/s: bind mount: stat",
+    ):
+        assert figures[name] > 0, name
+    baseline = {name: value / 2 for name, value in figures.items()}
+    baseline["only in the baseline"] = 1.0
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(baseline))
+    code, out, _ = run_cli(capsys, *args, "--compare", str(path))
+    assert code == 0 and "run/baseline" in out
+    assert "only in the baseline" in out and "FUSE-BPF / bind: stat" in out
+    code, _, err = run_cli(capsys, "bench", "--compare", str(tmp_path / "missing.json"))
+    assert code == 2 and "cannot read baseline" in err
+
+
 def test_bench_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "bench", "--sizes", "lots")
     assert code == 2 and "--sizes" in err

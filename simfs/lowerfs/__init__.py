@@ -406,9 +406,11 @@ class LowerInode(Inode):
         self.blksize = PAGE_SIZE
 
     # attributes live in the store ------------------------------------------------
+    # (read from pyfakefs's ``stat_result`` directly: ``FakeFile.__getattr__`` forwards
+    # ``st_*`` there anyway, and skipping it matters on every path walk — issue 14)
     @property
     def ino(self) -> int:
-        return int(self.obj.st_ino or 0)
+        return int(self.obj.stat_result.st_ino or 0)
 
     @ino.setter
     def ino(self, v: int) -> None:
@@ -416,7 +418,7 @@ class LowerInode(Inode):
 
     @property
     def mode(self) -> int:
-        return int(self.obj.st_mode)
+        return int(self.obj.stat_result.st_mode)
 
     @mode.setter
     def mode(self, v: int) -> None:
@@ -424,7 +426,7 @@ class LowerInode(Inode):
 
     @property
     def uid(self) -> int:
-        return int(self.obj.st_uid)
+        return int(self.obj.stat_result.st_uid)
 
     @uid.setter
     def uid(self, v: int) -> None:
@@ -432,7 +434,7 @@ class LowerInode(Inode):
 
     @property
     def gid(self) -> int:
-        return int(self.obj.st_gid)
+        return int(self.obj.stat_result.st_gid)
 
     @gid.setter
     def gid(self, v: int) -> None:
@@ -442,11 +444,11 @@ class LowerInode(Inode):
     def nlink(self) -> int:
         obj = self.obj
         if isinstance(obj, FakeDirectory):
-            if getattr(obj, "_simfs_dead", False):
+            if obj.__dict__.get("_simfs_dead", False):  # no FakeFile.__getattr__ miss
                 return 0
             # pyfakefs counts every entry; Linux: 2 + subdirectories
             return 2 + sum(1 for e in obj.entries.values() if isinstance(e, FakeDirectory))
-        return int(obj.st_nlink)
+        return int(obj.stat_result.st_nlink)
 
     @nlink.setter
     def nlink(self, v: int) -> None:
@@ -457,9 +459,9 @@ class LowerInode(Inode):
         obj = self.obj
         if isinstance(obj, FakeDirectory):
             return BOGO_DIRENT_SIZE * (2 + len(obj.entries))
-        if st.S_ISLNK(obj.st_mode):
+        if st.S_ISLNK(obj.stat_result.st_mode):
             return len(_contents(obj))
-        return int(obj.st_size or 0)
+        return int(obj.stat_result.st_size or 0)
 
     @size.setter
     def size(self, v: int) -> None:
@@ -467,7 +469,7 @@ class LowerInode(Inode):
 
     @property
     def rdev(self) -> int:
-        return int(getattr(self.obj, "_simfs_rdev", 0))
+        return int(self.obj.__dict__.get("_simfs_rdev", 0))  # no FakeFile.__getattr__ miss
 
     @rdev.setter
     def rdev(self, v: int) -> None:
@@ -475,7 +477,7 @@ class LowerInode(Inode):
 
     @property
     def atime_ns(self) -> int:
-        return int(self.obj.st_atime_ns)
+        return int(self.obj.stat_result.st_atime_ns)
 
     @atime_ns.setter
     def atime_ns(self, v: int) -> None:
@@ -483,7 +485,7 @@ class LowerInode(Inode):
 
     @property
     def mtime_ns(self) -> int:
-        return int(self.obj.st_mtime_ns)
+        return int(self.obj.stat_result.st_mtime_ns)
 
     @mtime_ns.setter
     def mtime_ns(self, v: int) -> None:
@@ -491,7 +493,7 @@ class LowerInode(Inode):
 
     @property
     def ctime_ns(self) -> int:
-        return int(self.obj.st_ctime_ns)
+        return int(self.obj.stat_result.st_ctime_ns)
 
     @ctime_ns.setter
     def ctime_ns(self, v: int) -> None:
