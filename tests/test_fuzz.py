@@ -39,18 +39,10 @@ def test_a_campaign_saves_its_failures_and_replay_reports_them(
     (tmp_path / "test_leaky.py").write_text(LEAKY)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", f"{REPO}{os.pathsep}{tmp_path}")
-    # Seen once in a loaded CI run: a round's failure was saved but its replay passed (not
-    # reproduced locally in many runs; an open question noted for the next session).  A
-    # campaign is repeated up to three times; one of them must replay what it found.
-    for attempt in range(3):
-        db = str(tmp_path / f"db{attempt}")
-        assert main(["fuzz", "test_leaky.py", "--rounds", "1", "-n", "1", "--database", db]) == 1
-        assert os.listdir(db), "the failing example was not saved"
-        capfd.readouterr()
-        if main(["fuzz", "test_leaky.py", "--replay", "--database", db]) == 1:
-            break
-    else:
-        raise AssertionError("no campaign's saved failure replayed")
+    db = str(tmp_path / "db")
+    assert main(["fuzz", "test_leaky.py", "--rounds", "1", "-n", "1", "--database", db]) == 1
+    assert os.listdir(db), "the failing example was not saved"
+    assert main(["fuzz", "test_leaky.py", "--replay", "--database", db]) == 1
     out = capfd.readouterr().out
     assert "Reproduce it" in out and "listdir" in out
 

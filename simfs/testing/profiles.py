@@ -67,8 +67,10 @@ PROFILES: dict[str, dict[str, object]] = {
     "nightly": {**_COMMON, "max_examples": 2000, "stateful_step_count": 60},
     # ``simfs fuzz`` (simfs.testing.fuzz): long random rounds and a replay of what they
     # found, both over the example database in $SIMFS_FUZZ_DB (see register_profiles)
-    "fuzz": {**_COMMON, "max_examples": 2000, "stateful_step_count": 50},
-    "replay": {**_COMMON, "phases": (Phase.explicit, Phase.reuse)},
+    # derandomize=False explicitly: under $CI hypothesis' own "ci" profile is the parent of
+    # every registered profile and derandomizes, which turns the example database off
+    "fuzz": {**_COMMON, "max_examples": 2000, "stateful_step_count": 50, "derandomize": False},
+    "replay": {**_COMMON, "phases": (Phase.explicit, Phase.reuse), "derandomize": False},
 }
 #: Examples per state-machine test, by profile (see :func:`machine_settings`).
 MACHINE_EXAMPLES: dict[str, int] = {"dev": 40, "ci": 60, "nightly": 1000, "fuzz": 2000}
