@@ -10,6 +10,7 @@ enters the kernel through :meth:`simfs.kernel.Kernel.run_syscall`; the rules liv
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat as st
 from collections.abc import Callable, Iterator
@@ -650,6 +651,12 @@ class Process:
         fd, operation = as_fd(fd), as_c_int(operation)
 
         def do() -> None:
+            # SYSCALL_DEFINE2(flock): LOCK_MAND requests are ignored (return 0), then
+            # flock_translate_cmd's EINVAL, then fdget's EBADF (measured on 6.18)
+            if operation & fcntl.LOCK_MAND:
+                return
+            if operation & ~fcntl.LOCK_NB not in (fcntl.LOCK_SH, fcntl.LOCK_EX, fcntl.LOCK_UN):
+                raise oserror(errno.EINVAL)
             f = self._file(fd)
             if f.is_path:
                 raise oserror(errno.EBADF)
@@ -1499,6 +1506,8 @@ class Process:
         :class:`simfs.errors.LockWouldSleep` (see :meth:`fcntl_sleep`)."""
         from simfs.vfs.fcntl import do_fcntl
 
+        # fcntl_fcntl_impl: the descriptor by PyObject_AsFileDescriptor, ``cmd`` a C int
+        fd, cmd = as_fileno(fd), as_c_int(cmd)
         return self._sys("fcntl", lambda: do_fcntl(self, fd, cmd, arg), fd, cmd)
 
     def fcntl_sleep(self, fd: int, cmd: int, arg: bytes) -> Any:
@@ -1545,8 +1554,12 @@ class Process:
         self, fd: int, cmd: int, len: int = 0, start: int = 0, whence: int = os.SEEK_SET
     ) -> None:
         """``fcntl.lockf``: POSIX locks through F_SETLK (LOCK_NB) or F_SETLKW."""
-        from simfs.vfs.fcntl import lockf
+        from simfs.vfs.fcntl import lockf, lockf_type
 
+        # fcntl_lockf_impl converts every argument (and rejects ``cmd``) before fcntl(2)
+        fd, cmd, whence = as_fileno(fd), as_c_int(cmd), as_c_int(whence)
+        len, start = as_off(len), as_off(start)
+        lockf_type(cmd)
         self._sys("fcntl", lambda: lockf(self, fd, cmd, len, start, whence), fd, cmd)
 
 

@@ -189,16 +189,20 @@ def setfl(proc: Process, file: File, arg: int) -> None:
     file.flags = (arg & SETFL_MASK) | (file.flags & ~SETFL_MASK)
 
 
+def lockf_type(cmd: int) -> int:
+    """``fcntl_lockf_impl``: LOCK_UN, LOCK_SH or LOCK_EX (with LOCK_NB) to an ``l_type``;
+    anything else is ValueError, before any system call."""
+    if cmd == locks.LOCK_UN:
+        return locks.F_UNLCK
+    if cmd & locks.LOCK_SH:
+        return locks.F_RDLCK
+    if cmd & locks.LOCK_EX:
+        return locks.F_WRLCK
+    raise ValueError("unrecognized lockf argument")
+
+
 def lockf(proc: Process, fd: int, cmd: int, length: int, start: int, whence: int) -> None:
     """Python's ``fcntl.lockf``: LOCK_UN/SH/EX -> an F_SETLK (LOCK_NB) or F_SETLKW of
     ``struct flock{type, whence, start, len}``; other values ValueError."""
-    if cmd == locks.LOCK_UN:
-        ltype = locks.F_UNLCK
-    elif cmd & locks.LOCK_SH:
-        ltype = locks.F_RDLCK
-    elif cmd & locks.LOCK_EX:
-        ltype = locks.F_WRLCK
-    else:
-        raise ValueError("unrecognized lockf argument")
-    buf = locks.Flock(ltype, whence, start, length, 0).pack(locks.FLOCK_SIZE)
+    buf = locks.Flock(lockf_type(cmd), whence, start, length, 0).pack(locks.FLOCK_SIZE)
     do_fcntl(proc, fd, locks.F_SETLK if cmd & locks.LOCK_NB else locks.F_SETLKW, buf)
