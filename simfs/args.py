@@ -21,6 +21,7 @@ __all__ = [
     "as_dev",
     "as_fd",
     "as_fileno",
+    "as_flags",
     "as_id",
     "as_off",
     "as_read_count",
@@ -62,6 +63,16 @@ def as_c_uint(value: Any) -> int:
     if not 0 <= v <= 2**32 - 1:
         raise OverflowError("Python int too large to convert to C unsigned int")
     return v
+
+
+def as_flags(value: Any) -> int:
+    """Clinic ``unsigned_int(bitwise=True)`` (``os.splice``'s ``flags``): a negative value is
+    ValueError, a non-integer TypeError, the bits past 32 are dropped."""
+    if not isinstance(value, int):
+        raise TypeError("an integer is required")
+    if value < 0:
+        raise ValueError("value must be positive")
+    return value & 0xFFFFFFFF
 
 
 def as_ssize(value: Any) -> int:

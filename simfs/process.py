@@ -25,6 +25,7 @@ from simfs.args import (
     as_dev,
     as_fd,
     as_fileno,
+    as_flags,
     as_id,
     as_off,
     as_read_count,
@@ -1344,6 +1345,12 @@ class Process:
         flags: int = 0,
     ) -> int:
         """``os.splice``: move up to ``count`` bytes between a pipe and a file."""
+        src, dst, count = as_fd(src), as_fd(dst), as_ssize(count)
+        if count < 0:
+            raise ValueError("negative value for 'count' not allowed")
+        offset_src = None if offset_src is None else as_off(offset_src)
+        offset_dst = None if offset_dst is None else as_off(offset_dst)
+        flags = as_flags(flags)
 
         def do() -> int:
             fin, fout = self._file(src), self._file(dst)
@@ -1355,6 +1362,9 @@ class Process:
                 raise oserror(errno.EINVAL)  # do_splice: one end must be a pipe
             if (in_pipe and offset_src is not None) or (out_pipe and offset_dst is not None):
                 raise oserror(errno.ESPIPE)
+            for off in (offset_src, offset_dst):
+                if off is not None:
+                    ops.rw_verify_area(off, count)  # splice_file_to_pipe/do_splice_from
             if count == 0:
                 return 0
             if in_pipe:
