@@ -155,6 +155,13 @@ class Op:
     def quirks(self) -> bool:
         return bool(getattr(self.fm, "quirks", True))
 
+    def fail(self, err: int, why: str) -> Err:
+        """Fail the operation with ``err`` and say why on the syscall's OSError
+        (:meth:`simfs.Kernel.explain`): the finalize steps that refuse what a filter or the
+        lower filesystem left behind."""
+        self.kernel.explain(err, why)
+        return Err(err)
+
 
 @dataclass(frozen=True)
 class OpSpec:
@@ -878,7 +885,11 @@ def _lookup_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     if not op.quirks and isinstance(result, Err):
         return KEEP
     if len(fa.out_args) < 2:
-        return Err(errno.EIO)
+        return op.fail(
+            errno.EIO,
+            f"LOOKUP finalize: a filter left {len(fa.out_args)} out-argument(s); "
+            "fuse_lookup_finalize needs fuse_entry_out and fuse_entry_bpf_out (-EIO)",
+        )
     feo = fa.out_args[0].value
     entry = _entry_of(fa.out_args[1])
     backing_inode = bd.dentry.inode
@@ -1035,7 +1046,12 @@ def _getattr_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     )  # aliased in-arg: zeros
     if fuse_invalid_attr(attr) or st.S_IFMT(attr.mode) != st.S_IFMT(inode.mode):
         inode.bad = True  # fuse_make_bad
-        return Err(errno.EIO)
+        return op.fail(
+            errno.EIO,
+            f"GETATTR finalize: attributes (mode {attr.mode:#o}, size {attr.size}) are "
+            "invalid (fuse_invalid_attr) or change the file type; the inode is now bad "
+            "(fuse_make_bad) and fails every later operation with EIO",
+        )
     if isinstance(result, Err):
         return KEEP
     valid = out.attr_valid * 10**9 + out.attr_valid_nsec
@@ -1577,10 +1593,17 @@ def _create_backing(op: Op, fa: BpfArgs) -> Any:
     fci = fa.in_args[0].value
     parent_lower = get_backing_path(dentry.d_parent)
     if parent_lower is None or getattr(op.dir, "backing_inode", None) is None:
+        op.kernel.explain(errno.EIO, "CREATE backing: the parent directory has no backing path")
         raise oserror(errno.EIO)
     lower = lower_lookup(op.kernel, parent_lower, dentry.name, op.cred)
     if lower.dentry.inode is not None:
-        raise oserror(errno.EIO)  # exists on the lower fs: -EIO, not EEXIST (spec §9.8)
+        # exists on the lower fs: -EIO, not EEXIST (spec §9.8)
+        op.kernel.explain(
+            errno.EIO,
+            f"CREATE backing: {dentry.name!r} already exists in the lower directory although "
+            "the fuse dentry was negative (fuse_create_open_backing gives -EIO, spec §9.8)",
+        )
+        raise oserror(errno.EIO)
     mode = (fci.mode & ~fci.umask) & 0o7777
     ops.vfs_create(parent_lower.inode, lower.dentry, mode | st.S_IFREG, op.cred, True)
     inode = _instantiate_new(op, dentry, lower, True)
@@ -2060,13 +2083,23 @@ def _readdir_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     fro = fa.out(0)
     recs = fa.out(1)
     if not isinstance(fro, uapi.FuseReadOut) or not isinstance(recs, list):
-        return Err(errno.EIO)  # the page was never filled (quirk §3.6 A)
+        # the page was never filled (quirk §3.6 A)
+        return op.fail(
+            errno.EIO,
+            "READDIR finalize: no fuse_read_out and dirent page to parse (a filter that "
+            "handled READDIR left them unfilled)",
+        )
     ctx: DirContext = op.scratch["ctx"]
     err = 0
     stopped = False
     for i, r in enumerate(recs):
         if r.namelen == 0 or r.namelen > FUSE_NAME_MAX or "/" in r.name:
             err = errno.EIO
+            op.kernel.explain(
+                err,
+                f"READDIR finalize: dirent {i} ({r.name!r}) has an empty name, one over "
+                f"FUSE_NAME_MAX or a '/' (parse_dirfile: -EIO)",
+            )
             break
         # parse_dirfile: ctx->pos = dirent->off before each dir_emit, and ctx->pos =
         # fro->offset at the end; getdents reports as an entry's d_off the position passed
@@ -2079,6 +2112,11 @@ def _readdir_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     again = bool(fro.again)
     if again and not op.scratch.get("force_again_ok", False) and not err:
         err = errno.EINVAL
+        op.kernel.explain(
+            err,
+            "READDIR finalize: a filter set fuse_read_out.again although the backing "
+            "directory returned no entry, so forcing another pass is not allowed (-EINVAL)",
+        )
     if stopped and not op.quirks:
         again = False  # the intended semantics: resume at the first record not emitted
     else:
