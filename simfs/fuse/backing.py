@@ -1700,7 +1700,7 @@ def bpf_open(inode: Any, file: Any, cred: Any, isdir: bool) -> tuple[bool, Any]:
     if not _gate(inode):
         return NOT_HANDLED
     if getattr(inode, "bad", False):
-        raise oserror(errno.EIO)  # fuse_open_common: bad inode
+        raise inode.bad_error()  # fuse_open_common: bad inode
     return fuse_bpf_backing(OPEN, _op(inode, cred, file=file, isdir=isdir))
 
 

@@ -840,9 +840,15 @@ def fuse_getlk(inode: FuseInode, file: File, request: PosixLock) -> PosixLock | 
     if lk.type == F_UNLCK:
         return None
     if lk.type not in (F_RDLCK, F_WRLCK):
-        raise oserror(errno.EIO)  # convert_fuse_file_lock: default
+        # convert_fuse_file_lock: default
+        raise inode.fm.conn.reject(uapi.FUSE_GETLK, f"lock type {lk.type} is not F_RDLCK, "
+                                   "F_WRLCK or F_UNLCK (convert_fuse_file_lock)")
     if lk.start > OFFSET_MAX or lk.end > OFFSET_MAX or lk.end < lk.start:
-        raise oserror(errno.EIO)
+        raise inode.fm.conn.reject(
+            uapi.FUSE_GETLK,
+            f"lock range {lk.start}..{lk.end} is past OFFSET_MAX or ends before it starts "
+            "(convert_fuse_file_lock)",
+        )
     # pid_nr_ns(find_pid_ns(ffl->pid, fc->pid_ns)): a pid no task has reads as 0
     pid = lk.pid if lk.pid in inode.fm.kernel.processes else 0
     return Lock(owner=None, pid=pid, type=lk.type, start=lk.start, end=lk.end)

@@ -72,7 +72,9 @@ def _send_ioctl(
             raise
     out = cast(uapi.FuseIoctlOut, outs[0])
     if out.flags & uapi.FUSE_IOCTL_RETRY:
-        raise oserror(errno.EIO)  # restricted mode: no retry
+        raise inode.fm.conn.reject(  # fuse_do_ioctl: restricted mode cannot retry
+            uapi.FUSE_IOCTL, "FUSE_IOCTL_RETRY in a restricted-mode ioctl reply"
+        )
     if out.result < 0:
         raise oserror(errno.ENOTTY if -out.result == errno.ENOSYS else -out.result)
     data = outs[1] if isinstance(outs[1], bytes) else b""
@@ -122,5 +124,7 @@ def fuse_ioctl_common(inode: FuseInode, file: File, cmd: int, buf: bytes | None)
     if buf is None:
         return result
     if len(out) > out_size:
-        raise oserror(errno.EIO)  # transferred > inarg.out_size
+        raise inode.fm.conn.reject(  # fuse_do_ioctl: transferred > inarg.out_size
+            uapi.FUSE_IOCTL, f"ioctl reply carries {len(out)} bytes, more than the {out_size} asked"
+        )
     return out + buf[len(out) :]

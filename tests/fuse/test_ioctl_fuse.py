@@ -80,6 +80,7 @@ def test_daemon_errors_and_retry() -> None:
     with pytest.raises(OSError) as e:
         p.ioctl(fd, GETFLAGS, bytes(4))
     assert e.value.errno == errno.EIO  # no retry in restricted mode
+    assert any("FUSE_IOCTL_RETRY" in n for n in getattr(e.value, "__notes__", ()))
 
 
 def test_other_commands_use_the_commands_sizes() -> None:

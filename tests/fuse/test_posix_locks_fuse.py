@@ -128,6 +128,7 @@ def test_with_posix_locks_the_daemon_decides() -> None:
         with pytest.raises(OSError) as e:
             getlk(a, fa)
         assert e.value.errno == errno.EIO  # convert_fuse_file_lock
+        assert any("convert_fuse_file_lock" in n for n in getattr(e.value, "__notes__", ()))
     # an OFD lock's owner is the description, not the process
     d.setlk_error = 0
     a.fcntl(fa, fcntl.F_OFD_SETLK, fl(fcntl.F_WRLCK, 0, 1))
