@@ -1404,8 +1404,17 @@ class Process:
         """``mmap(2)`` of a descriptor: a :class:`simfs.vfs.pipe.Mapping` (index/slice it).
 
         ``flags``/``prot`` take the ``mmap`` module's MAP_*/PROT_* values (defaults:
-        MAP_SHARED, PROT_READ|PROT_WRITE), as ``mmap.mmap`` does.
+        MAP_SHARED, PROT_READ|PROT_WRITE), as ``mmap.mmap`` does, and so are the arguments
+        converted (``new_mmap_object``: TypeError, OverflowError for a negative length or
+        offset).  Sizes follow ``mmap(2)``, not the module's ``fstat`` checks: a map may
+        reach past the end of the file, and ``length`` 0 is EINVAL.
         """
+        fd, length, offset = as_fd(fd), as_ssize(length), as_off(offset)
+        flags, prot = as_c_int(flags), as_c_int(prot)
+        if length < 0:
+            raise OverflowError("memory mapped length must be positive")
+        if offset < 0:
+            raise OverflowError("memory mapped offset must be positive")
 
         def do() -> Any:
             from simfs.vfs.pipe import MAP_PRIVATE, MAP_SHARED, PROT_WRITE, Mapping
