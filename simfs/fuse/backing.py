@@ -548,21 +548,6 @@ def stat_to_attr(ks: Kstat) -> uapi.FuseAttr:
     )
 
 
-def fuse_invalid_attr(attr: uapi.FuseAttr) -> bool:
-    """``fuse_invalid_attr``: bad file type or size beyond LLONG_MAX."""
-    fmt = st.S_IFMT(attr.mode)
-    valid = fmt in (
-        st.S_IFREG,
-        st.S_IFDIR,
-        st.S_IFLNK,
-        st.S_IFCHR,
-        st.S_IFBLK,
-        st.S_IFIFO,
-        st.S_IFSOCK,
-    )
-    return not valid or attr.size > (1 << 63) - 1
-
-
 def copy_attr_all(inode: Any, lower: Inode) -> None:
     """``fsstack_copy_attr_all`` (+ size): the fuse inode takes the lower attributes."""
     inode.mode = lower.mode
@@ -1044,13 +1029,17 @@ def _getattr_finalize(op: Op, fa: BpfArgs, result: Any) -> Any:
     attr = (
         out.attr if isinstance(out, uapi.FuseAttrOut) else uapi.FuseAttr()
     )  # aliased in-arg: zeros
-    if fuse_invalid_attr(attr) or st.S_IFMT(attr.mode) != st.S_IFMT(inode.mode):
+    from simfs.fuse.inode import attr_problem
+
+    problem = attr_problem(attr)  # fuse_invalid_attr
+    if not problem and st.S_IFMT(attr.mode) != st.S_IFMT(inode.mode):
+        problem = f"attr.mode {attr.mode:#o} changes the file type"
+    if problem:
         inode.bad = True  # fuse_make_bad
         return op.fail(
             errno.EIO,
-            f"GETATTR finalize: attributes (mode {attr.mode:#o}, size {attr.size}) are "
-            "invalid (fuse_invalid_attr) or change the file type; the inode is now bad "
-            "(fuse_make_bad) and fails every later operation with EIO",
+            f"GETATTR finalize: {problem}; the inode is now bad (fuse_make_bad) and "
+            "fails every later operation with EIO",
         )
     if isinstance(result, Err):
         return KEEP
