@@ -20,6 +20,7 @@ from simfs.vfs.cred import (
     CAP_SYS_ADMIN,
     Cred,
 )
+from simfs.vfs.file import MAX_LFS_FILESIZE
 from simfs.vfs.inode import (
     ATTR_ATIME_SET,
     ATTR_FORCE,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 S_IXUGO = 0o111
 S_IRWXUGO = 0o777
 S_IALLUGO = 0o7777
-MAX_LFS_FILESIZE = (1 << 63) - 1
 
 #: ``fs.protected_hardlinks`` / ``fs.protected_symlinks`` sysctls, as measured on this machine kind.
 PROTECTED_HARDLINKS = True
