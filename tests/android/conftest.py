@@ -36,6 +36,7 @@ from simfs.bpf.filters import DIRECTORY
 from simfs.bpf.filters import path as filter_path
 
 from . import harness
+from .harness import normalised_trace
 
 FLAVOURS = ("python", "compiled", "ack")
 COMPARED = ("python", "compiled")
@@ -102,21 +103,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("bpf_flavour", FLAVOURS)
 
 
-def _normalised(k: simfs.Kernel) -> list[list[Any]]:
-    out: list[list[Any]] = []
-    for e in k.trace.events:
-        d = e.data
-        if e.kind == "bpf":
-            out.append(["bpf", d.get("phase"), d.get("opcode"), d.get("nodeid"), d.get("ret")])
-        elif e.kind == "bpf_fault":
-            out.append(["bpf_fault", d.get("phase"), d.get("opcode"), d.get("errno")])
-        elif e.kind == "printk":
-            out.append(["printk", d.get("line")])
-        elif e.kind == "request":
-            out.append(["request", d.get("opcode")])
-    return out
-
-
 @pytest.fixture(autouse=True)
 def _bpf_flavour(
     request: pytest.FixtureRequest,
@@ -157,7 +143,7 @@ def _bpf_flavour(
     yield
     if flavour not in COMPARED:
         return
-    trace = [_normalised(k) for k in kernels]
+    trace = [normalised_trace(k) for k in kernels]
     base = tmp_path_factory.getbasetemp()
     run_dir = base.parent if base.name.startswith("popen-gw") else base  # xdist: shared
     shared = run_dir / "android-bpf-flavours"

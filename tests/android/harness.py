@@ -289,3 +289,20 @@ def fuse_attr_of(env: Env, path: str) -> uapi.FuseAttr:
         rdev=s.st_rdev,
         blksize=s.st_blksize,
     )
+
+
+def normalised_trace(k: simfs.Kernel) -> list[list[Any]]:
+    """What a Python program and its compiled twin must agree on: BPF runs with their
+    decoded returns, faults, printk lines and daemon requests, in order."""
+    out: list[list[Any]] = []
+    for e in k.trace.events:
+        d = e.data
+        if e.kind == "bpf":
+            out.append(["bpf", d.get("phase"), d.get("opcode"), d.get("nodeid"), d.get("ret")])
+        elif e.kind == "bpf_fault":
+            out.append(["bpf_fault", d.get("phase"), d.get("opcode"), d.get("errno")])
+        elif e.kind == "printk":
+            out.append(["printk", d.get("line")])
+        elif e.kind == "request":
+            out.append(["request", d.get("opcode")])
+    return out

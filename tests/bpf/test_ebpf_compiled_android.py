@@ -20,24 +20,10 @@ from simfs.bpf import examples, list_sections, load_object
 from simfs.bpf.filters import path
 from simfs.daemons import Passthrough
 from simfs.scenarios import attempt
+from tests.android.harness import normalised_trace
 
 SELFTESTS = path("selftests")
 NAMES = ("real", "partial", "show", "hide", "user", "test", "folder1", "dir", "file1", ".dot")
-
-
-def normalised(k: simfs.Kernel) -> list[list[Any]]:
-    out: list[list[Any]] = []
-    for e in k.trace.events:
-        d = e.data
-        if e.kind == "bpf":
-            out.append(["bpf", d.get("phase"), d.get("opcode"), d.get("nodeid"), d.get("ret")])
-        elif e.kind == "bpf_fault":
-            out.append(["bpf_fault", d.get("phase"), d.get("opcode"), d.get("errno")])
-        elif e.kind == "printk":
-            out.append(["printk", d.get("line")])
-        elif e.kind == "request":
-            out.append(["request", d.get("opcode")])
-    return out
 
 
 def workload(prog: Any) -> tuple[list[Any], list[list[Any]]]:
@@ -84,7 +70,7 @@ def workload(prog: Any) -> tuple[list[Any], list[list[Any]]]:
     seen.append(attempt(p.unlink, "/m/linked"))
     seen.append(attempt(p.rmdir, "/m/newdir"))
     seen.append(attempt(p.rmdir, "/m/sub"))
-    return seen, normalised(k)
+    return seen, normalised_trace(k)
 
 
 PROGRAMS = sorted(
